@@ -1,0 +1,164 @@
+"""Settings: the TOML config file, environment variables and XDG paths.
+
+The config file (`spool locate config`) holds profiles, the server's model table, the default
+model and the keymap. A broken file never stops spool: `Config.problems` lists what was wrong and
+the defaults are used for the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "spool"
+
+
+def config_dir() -> Path:
+    """The directory of config.toml, user themes and tools.py (`SPOOL_CONFIG_DIR` overrides)."""
+    env = os.environ.get("SPOOL_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: explicit argument, else `SPOOL_DATA_DIR`, else the XDG data dir."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("SPOOL_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_file() -> Path:
+    """The config file (`SPOOL_CONFIG` overrides the path of the file itself)."""
+    env = os.environ.get("SPOOL_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    return config_dir() / "config.toml"
+
+
+@dataclass(slots=True)
+class ModelSpec:
+    """One entry of the server's model table.
+
+    engine: "echo", "llama" or "openai"; `alias` makes the entry another name for a model.
+    """
+
+    name: str
+    engine: str = ""
+    alias: str | None = None
+    path: str | None = None  # llama: the GGUF file
+    base_url: str | None = None  # openai: the upstream chat-completions base URL
+    api_key_env: str | None = None  # openai: env var holding the upstream key
+    upstream_model: str | None = None  # openai/llama: the name sent upstream
+    timeout: float = 120.0  # openai: seconds per upstream request
+    n_ctx: int = 2048  # llama: context window
+    n_threads: int | None = None  # llama
+
+
+@dataclass(slots=True)
+class Profile:
+    """A connection profile: `local` (embedded server) or a remote Assistants-compatible URL."""
+
+    name: str
+    base_url: str | None = None  # None: the embedded local server
+    api_key_env: str | None = None
+
+
+@dataclass(slots=True)
+class Config:
+    """The parsed config file, with defaults and the list of problems found in it."""
+
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    default_model: str | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    keymap: dict[str, str] = field(default_factory=dict)
+    theme: str | None = None
+    path: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+_MODEL_KEYS = {f for f in ModelSpec.__slots__ if f != "name"}  # type: ignore[attr-defined]
+
+
+def _parse_models(raw: Any, problems: list[str]) -> dict[str, ModelSpec]:
+    models: dict[str, ModelSpec] = {}
+    if not isinstance(raw, dict):
+        problems.append("[models] must be a table of model names")
+        return models
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            problems.append(f"[models.{name}] must be a table")
+            continue
+        unknown = set(entry) - _MODEL_KEYS
+        if unknown:
+            problems.append(f"[models.{name}] unknown keys: {', '.join(sorted(unknown))}")
+        spec = ModelSpec(name=name, **{k: v for k, v in entry.items() if k in _MODEL_KEYS})
+        if spec.alias is None and spec.engine not in ("echo", "llama", "openai"):
+            problems.append(
+                f"[models.{name}] engine must be 'echo', 'llama' or 'openai' (or give alias = ...)"
+            )
+            continue
+        models[name] = spec
+    return models
+
+
+def _parse_profiles(raw: Any, problems: list[str]) -> dict[str, Profile]:
+    profiles: dict[str, Profile] = {}
+    if not isinstance(raw, dict):
+        problems.append("[profiles] must be a table of profile names")
+        return profiles
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            problems.append(f"[profiles.{name}] must be a table")
+            continue
+        profiles[name] = Profile(
+            name=name, base_url=entry.get("base_url"), api_key_env=entry.get("api_key_env")
+        )
+    return profiles
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file; a missing file gives defaults, a broken one gives `problems`."""
+    path = path or config_file()
+    config = Config(path=path)
+    config.profiles["local"] = Profile(name="local")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    except OSError as exc:
+        config.problems.append(f"cannot read {path}: {exc}")
+        return config
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        config.problems.append(f"{path}: {exc}")
+        return config
+    if "models" in raw:
+        config.models = _parse_models(raw["models"], config.problems)
+    if "profiles" in raw:
+        config.profiles.update(_parse_profiles(raw["profiles"], config.problems))
+    default_model = raw.get("default_model")
+    if default_model is not None and not isinstance(default_model, str):
+        config.problems.append("default_model must be a string")
+    else:
+        config.default_model = default_model
+    keymap = raw.get("keymap", {})
+    if isinstance(keymap, dict) and all(isinstance(v, str) for v in keymap.values()):
+        config.keymap = dict(keymap)
+    else:
+        config.problems.append("[keymap] must map binding ids to key strings")
+    theme = raw.get("theme")
+    if isinstance(theme, str):
+        config.theme = theme
+    return config

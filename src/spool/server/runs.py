@@ -1,0 +1,775 @@
+"""The run state machine: executes runs inside the server and emits their stream events.
+
+A run is executed by an asyncio task that is independent of any HTTP request: streaming requests
+only *subscribe* to the run's events (queues of ready-made SSE frames), so a client that
+disconnects can poll the run to its end. Messages and steps are written to SQLite as they are
+produced (text at most every `FLUSH_INTERVAL_S` while streaming, and at every state change).
+
+States: queued → in_progress → completed | requires_action | failed | incomplete | expired, and
+{queued, in_progress, requires_action} → cancelling → cancelled. While a run is active its thread
+is locked (no new messages, no new runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from spool.server import objects, sse
+from spool.server.db import Database
+from spool.server.engines.base import (
+    ChatMessage,
+    EngineError,
+    EngineRequest,
+    Finish,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+from spool.server.engines.router import ModelRouter
+from spool.server.errors import bad_request, not_found
+
+log = logging.getLogger("spool.server")
+
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
+FLUSH_INTERVAL_S = 0.25
+
+Frame = bytes | None  # None ends a subscriber's stream
+
+
+@dataclass
+class OpenMessage:
+    """The assistant message being streamed, with its message_creation step."""
+
+    message: dict[str, Any]
+    step: dict[str, Any]
+    parts: list[str] = field(default_factory=list)
+    last_flush: float = 0.0
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass
+class OpenToolStep:
+    """The tool_calls step being streamed (and then waiting for outputs)."""
+
+    step: dict[str, Any]
+    calls: list[dict[str, Any]] = field(default_factory=list)  # step_details.tool_calls entries
+
+
+@dataclass
+class ActiveRun:
+    """In-memory state of a run that has not reached a terminal status."""
+
+    run: dict[str, Any]
+    subscribers: list[asyncio.Queue[Frame]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    expiry: asyncio.TimerHandle | None = None
+    interrupt: str = "cancel"  # why the task was cancelled: "cancel" or "expire"
+    message: OpenMessage | None = None
+    tool_step: OpenToolStep | None = None
+    turn_usage: dict[str, int] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
+    if not value:
+        return {"type": "auto", "last_messages": None}
+    return {"type": value["type"], "last_messages": value.get("last_messages")}
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    out = []
+    for part in message["content"]:
+        if part["type"] == "text":
+            out.append(part["text"]["value"])
+        elif part["type"] == "image_url":
+            out.append(f"[image: {part['image_url']['url']}]")
+        elif part["type"] == "image_file":
+            out.append(f"[image file: {part['image_file']['file_id']}]")
+        elif part["type"] == "refusal":
+            out.append(part["refusal"])
+    return "\n".join(out)
+
+
+class RunManager:
+    """Creates, executes, streams, cancels and expires runs; owns the thread locks."""
+
+    def __init__(self, db: Database, router: ModelRouter, *, run_expiry_s: int = 600) -> None:
+        self.db = db
+        self.router = router
+        self.run_expiry_s = run_expiry_s
+        self.active: dict[str, ActiveRun] = {}
+        self.by_thread: dict[str, str] = {}
+
+    # --- start-up and shutdown ---------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Fail the runs a previous process left active; re-arm runs waiting for tool outputs."""
+        failed = 0
+        now = objects.now()
+        for run in self.db.with_status(ACTIVE):
+            if run["status"] == "requires_action" and (run["expires_at"] or 0) > now:
+                active = ActiveRun(run)
+                self.active[run["id"]] = active
+                self.by_thread[run["thread_id"]] = run["id"]
+                self._arm_expiry(active)
+                continue
+            error = {
+                "code": "server_error",
+                "message": "The server stopped while this run was active; the run was abandoned.",
+            }
+            for step in self.db.all_where("steps", "run_id", run["id"]):
+                if step["status"] == "in_progress":
+                    step.update(status="failed", failed_at=now, last_error=error)
+                    self.db.update("steps", step)
+            for message in self.db.all_where("messages", "run_id", run["id"]):
+                if message["status"] == "in_progress":
+                    message.update(
+                        status="incomplete",
+                        incomplete_at=now,
+                        incomplete_details={"reason": "run_failed"},
+                    )
+                    self.db.update("messages", message)
+            run.update(
+                status="failed",
+                failed_at=now,
+                last_error=error,
+                expires_at=None,
+                required_action=None,
+            )
+            self.db.update("runs", run)
+            failed += 1
+        return failed
+
+    async def shutdown(self) -> None:
+        """Stop executing tasks (their runs are failed by `recover` on the next start)."""
+        tasks = [a.task for a in self.active.values() if a.task and not a.task.done()]
+        for active in self.active.values():
+            if active.expiry:
+                active.expiry.cancel()
+            active.task = None  # so the done-callbacks do not finalize them as cancelled
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def active_run_id(self, thread_id: str) -> str | None:
+        return self.by_thread.get(thread_id)
+
+    def check_unlocked(self, thread_id: str, *, for_messages: bool) -> None:
+        run_id = self.by_thread.get(thread_id)
+        if run_id is None:
+            return
+        if for_messages:
+            raise bad_request(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+        raise bad_request(f"Thread {thread_id} already has an active run {run_id}.")
+
+    def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        active = self.active.get(run_id)
+        run = active.run if active else self.db.get("runs", run_id)
+        if run is None or run["thread_id"] != thread_id:
+            raise not_found("run", run_id)
+        return run
+
+    # --- creation -----------------------------------------------------------------------------
+
+    def create_run(
+        self, thread_id: str, assistant: dict[str, Any], body: dict[str, Any]
+    ) -> ActiveRun:
+        """Insert a queued run (the caller has checked the lock); does not start it."""
+        instructions = body.get("instructions")
+        if instructions is None:
+            instructions = assistant.get("instructions") or ""
+        if body.get("additional_instructions"):
+            extra = body["additional_instructions"]
+            instructions = f"{instructions}\n\n{extra}" if instructions else extra
+        tools = body.get("tools")
+        if tools is None:
+            tools = assistant.get("tools") or []
+        created = objects.now()
+
+        def pick(key: str, default: Any) -> Any:
+            value = body.get(key)
+            if value is None:
+                value = assistant.get(key)
+            return default if value is None else value
+
+        run = {
+            "id": objects.new_id("run_"),
+            "object": "thread.run",
+            "created_at": created,
+            "thread_id": thread_id,
+            "assistant_id": assistant["id"],
+            "status": "queued",
+            "required_action": None,
+            "last_error": None,
+            "expires_at": created + self.run_expiry_s,
+            "started_at": None,
+            "cancelled_at": None,
+            "failed_at": None,
+            "completed_at": None,
+            "incomplete_details": None,
+            "model": body.get("model") or assistant["model"],
+            "instructions": instructions,
+            "tools": tools,
+            "metadata": body.get("metadata") or {},
+            "usage": None,
+            "temperature": pick("temperature", 1.0),
+            "top_p": pick("top_p", 1.0),
+            "max_prompt_tokens": body.get("max_prompt_tokens"),
+            "max_completion_tokens": body.get("max_completion_tokens"),
+            "truncation_strategy": _truncation(body.get("truncation_strategy")),
+            "tool_choice": body.get("tool_choice") or "auto",
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "response_format": pick("response_format", "auto"),
+        }
+        ignored = sorted({t["type"] for t in tools} - {"function"})
+        if ignored:
+            log.info(
+                "run %s: tools %s are stored but not executed by this server yet; ignoring them",
+                run["id"],
+                ", ".join(ignored),
+            )
+        self.db.insert("runs", run)
+        active = ActiveRun(run)
+        self.active[run["id"]] = active
+        self.by_thread[thread_id] = run["id"]
+        self._arm_expiry(active)
+        return active
+
+    def subscribe(self, active: ActiveRun) -> asyncio.Queue[Frame]:
+        queue: asyncio.Queue[Frame] = asyncio.Queue()
+        active.subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue[Frame]) -> None:
+        active = self.active.get(run_id)
+        if active and queue in active.subscribers:
+            active.subscribers.remove(queue)
+
+    def start(self, active: ActiveRun, *, announce: bool = True) -> None:
+        """Emit `created`/`queued` (for a new run) and start executing it."""
+        if announce:
+            self._emit(active, "thread.run.created", active.run)
+            self._emit(active, "thread.run.queued", active.run)
+        task = asyncio.get_running_loop().create_task(self._execute(active))
+        active.task = task
+        task.add_done_callback(lambda _t: self._after_task(active, _t))
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def _emit(self, active: ActiveRun, event: str, data: dict[str, Any]) -> None:
+        if not active.subscribers:
+            return
+        frame = sse.frame(event, data)
+        for queue in active.subscribers:
+            queue.put_nowait(frame)
+
+    def _end_streams(self, active: ActiveRun) -> None:
+        for queue in active.subscribers:
+            queue.put_nowait(None)
+        active.subscribers.clear()
+
+    def _save_run(self, active: ActiveRun) -> None:
+        self.db.update("runs", active.run)
+
+    def _set_status(self, active: ActiveRun, status: str, **fields: Any) -> None:
+        run = active.run
+        run["status"] = status
+        run.update(fields)
+        if status in TERMINAL:
+            run["expires_at"] = None
+            run["required_action"] = None
+        self._save_run(active)
+        self._emit(active, f"thread.run.{status}", run)
+        if status in TERMINAL:
+            self._release(active)
+            self._end_streams(active)
+        elif status == "requires_action":
+            self._end_streams(active)
+
+    def _release(self, active: ActiveRun) -> None:
+        run = active.run
+        self.active.pop(run["id"], None)
+        if self.by_thread.get(run["thread_id"]) == run["id"]:
+            del self.by_thread[run["thread_id"]]
+        if active.expiry:
+            active.expiry.cancel()
+            active.expiry = None
+
+    def _run_usage(self, active: ActiveRun) -> dict[str, int]:
+        return objects.usage(active.prompt_tokens, active.completion_tokens)
+
+    # --- execution ------------------------------------------------------------------------------
+
+    async def _execute(self, active: ActiveRun) -> None:
+        run = active.run
+        fields: dict[str, Any] = {}
+        if run["started_at"] is None:
+            fields["started_at"] = objects.now()
+        self._set_status(active, "in_progress", **fields)
+        try:
+            while True:
+                request = self._build_request(active)
+                if request is None:
+                    return  # already finished as incomplete (prompt too long)
+                engine, _spec = self.router.engine_for(run["model"])
+                finish = await self._turn(active, engine, request)
+                if finish is None:
+                    raise EngineError("The model's stream ended without finishing its reply.")
+                if active.tool_step and active.tool_step.calls:
+                    self._require_action(active)
+                    return
+                if finish.reason == "length":
+                    self._finish_message(active, incomplete_reason="max_tokens")
+                    self._set_status(
+                        active,
+                        "incomplete",
+                        incomplete_details={"reason": "max_completion_tokens"},
+                        usage=self._run_usage(active),
+                    )
+                    return
+                self._finish_message(active)
+                self._set_status(
+                    active, "completed", completed_at=objects.now(), usage=self._run_usage(active)
+                )
+                return
+        except asyncio.CancelledError:
+            if active.task is not None:  # not a server shutdown
+                self._finish_interrupted(active)
+        except EngineError as exc:
+            self._fail(active, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("run %s crashed", run["id"])
+            self._fail(active, "server_error", f"The server failed while running: {exc!r}")
+
+    def _after_task(self, active: ActiveRun, task: asyncio.Task[None]) -> None:
+        """A task cancelled before it ever ran still has to finish its run."""
+        if active.task is task and active.run["status"] in ("queued", "in_progress", "cancelling"):
+            self._finish_interrupted(active)
+
+    def _build_request(self, active: ActiveRun) -> EngineRequest | None:
+        run = active.run
+        history = [
+            m
+            for m in self.db.all_where("messages", "thread_id", run["thread_id"])
+            if m["run_id"] != run["id"]
+        ]
+        strategy = run["truncation_strategy"]
+        if strategy["type"] == "last_messages" and strategy.get("last_messages"):
+            history = history[-strategy["last_messages"] :]
+        conversation = [ChatMessage(role=m["role"], content=_message_text(m)) for m in history]
+        conversation += self._run_so_far(active)
+        system = [ChatMessage("system", run["instructions"])] if run["instructions"] else []
+        engine, spec = self.router.engine_for(run["model"])
+        limit = run["max_prompt_tokens"]
+        if limit is not None:
+            while len(conversation) > 1 and engine.count_tokens(system + conversation) > limit:
+                conversation.pop(0)
+            if engine.count_tokens(system + conversation) > limit:
+                self._finish_message(active)
+                self._set_status(
+                    active,
+                    "incomplete",
+                    incomplete_details={"reason": "max_prompt_tokens"},
+                    usage=self._run_usage(active),
+                )
+                return None
+        max_tokens = None
+        if run["max_completion_tokens"] is not None:
+            max_tokens = run["max_completion_tokens"] - active.completion_tokens
+            if max_tokens <= 0:
+                self._set_status(
+                    active,
+                    "incomplete",
+                    incomplete_details={"reason": "max_completion_tokens"},
+                    usage=self._run_usage(active),
+                )
+                return None
+        tool_choice = run["tool_choice"]
+        tools = [t["function"] for t in run["tools"] if t["type"] == "function"]
+        if isinstance(tool_choice, dict):
+            if tool_choice["type"] == "function":
+                tool_choice = {"name": tool_choice["function"]["name"]}
+            else:
+                tool_choice = "auto"  # code_interpreter / file_search: not executed yet
+        return EngineRequest(
+            model=spec.upstream_model or spec.name,
+            messages=system + conversation,
+            tools=tools if tool_choice != "none" else [],
+            tool_choice=tool_choice,
+            parallel_tool_calls=run["parallel_tool_calls"],
+            temperature=run["temperature"],
+            top_p=run["top_p"],
+            max_tokens=max_tokens,
+            response_format=run["response_format"],
+        )
+
+    def _run_so_far(self, active: ActiveRun) -> list[ChatMessage]:
+        """This run's own steps as chat messages: its replies, tool calls and tool outputs."""
+        out: list[ChatMessage] = []
+        for step in self.db.all_where("steps", "run_id", active.run["id"]):
+            details = step["step_details"]
+            if details["type"] == "message_creation":
+                message = self.db.get("messages", details["message_creation"]["message_id"])
+                if message:
+                    out.append(ChatMessage("assistant", _message_text(message)))
+                continue
+            calls = [c for c in details["tool_calls"] if c["type"] == "function"]
+            out.append(
+                ChatMessage(
+                    "assistant",
+                    "",
+                    tool_calls=[
+                        ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+                        for c in calls
+                    ],
+                )
+            )
+            for call in calls:
+                out.append(
+                    ChatMessage(
+                        "tool",
+                        call["function"]["output"] or "",
+                        tool_call_id=call["id"],
+                        name=call["function"]["name"],
+                    )
+                )
+        return out
+
+    async def _turn(self, active: ActiveRun, engine: Any, request: EngineRequest) -> Finish | None:
+        finish: Finish | None = None
+        active.turn_usage = None
+        stream = engine.stream(request)
+        try:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        self._text(active, event.text)
+                elif isinstance(event, ToolCallDelta):
+                    self._tool_delta(active, event)
+                elif isinstance(event, Finish):
+                    finish = event
+                    break
+        finally:
+            await stream.aclose()
+        if finish is not None:
+            if finish.usage:
+                active.prompt_tokens += finish.usage.prompt_tokens
+                active.completion_tokens += finish.usage.completion_tokens
+                active.turn_usage = objects.usage(
+                    finish.usage.prompt_tokens, finish.usage.completion_tokens
+                )
+            else:
+                active.turn_usage = objects.usage(0, 0)
+        return finish
+
+    def _text(self, active: ActiveRun, text: str) -> None:
+        open_message = active.message
+        if open_message is None:
+            run = active.run
+            message = objects.run_message(run)
+            step = objects.step(
+                run,
+                {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
+            )
+            self.db.insert("steps", step)
+            self.db.insert("messages", message)
+            self._emit(active, "thread.run.step.created", step)
+            self._emit(active, "thread.run.step.in_progress", step)
+            self._emit(active, "thread.message.created", message)
+            self._emit(active, "thread.message.in_progress", message)
+            open_message = active.message = OpenMessage(message, step, last_flush=time.monotonic())
+            part: dict[str, Any] = {"value": text, "annotations": []}
+        else:
+            part = {"value": text}
+        open_message.parts.append(text)
+        self._emit(
+            active,
+            "thread.message.delta",
+            {
+                "id": open_message.message["id"],
+                "object": "thread.message.delta",
+                "delta": {"content": [{"index": 0, "type": "text", "text": part}]},
+            },
+        )
+        now = time.monotonic()
+        if now - open_message.last_flush >= FLUSH_INTERVAL_S:
+            open_message.last_flush = now
+            open_message.message["content"] = [objects.text_part(open_message.text())]
+            self.db.update("messages", open_message.message)
+
+    def _finish_message(
+        self,
+        active: ActiveRun,
+        *,
+        incomplete_reason: str | None = None,
+        step_status: str = "completed",
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """Close the open message and its step (completed, or incomplete for a reason)."""
+        open_message = active.message
+        if open_message is None:
+            return
+        active.message = None
+        now = objects.now()
+        message = open_message.message
+        message["content"] = [objects.text_part(open_message.text())]
+        if incomplete_reason:
+            message.update(
+                status="incomplete",
+                incomplete_at=now,
+                incomplete_details={"reason": incomplete_reason},
+            )
+        else:
+            message.update(status="completed", completed_at=now)
+        self.db.update("messages", message)
+        self._emit(active, f"thread.message.{message['status']}", message)
+        self._close_step(active, open_message.step, step_status, error, active.turn_usage)
+
+    def _close_step(
+        self,
+        active: ActiveRun,
+        step: dict[str, Any],
+        status: str,
+        error: dict[str, Any] | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> None:
+        now = objects.now()
+        step["status"] = status
+        timestamp = {
+            "completed": "completed_at",
+            "failed": "failed_at",
+            "cancelled": "cancelled_at",
+            "expired": "expired_at",
+        }[status]
+        step[timestamp] = now
+        if error:
+            step["last_error"] = error
+        step["usage"] = usage or objects.usage(0, 0)
+        self.db.update("steps", step)
+        self._emit(active, f"thread.run.step.{status}", step)
+
+    def _tool_delta(self, active: ActiveRun, delta: ToolCallDelta) -> None:
+        if active.message is not None:
+            self._finish_message(active)  # text before tool calls: close that message first
+        tool_step = active.tool_step
+        if tool_step is None:
+            step = objects.step(active.run, {"type": "tool_calls", "tool_calls": []})
+            self.db.insert("steps", step)
+            self._emit(active, "thread.run.step.created", step)
+            self._emit(active, "thread.run.step.in_progress", step)
+            tool_step = active.tool_step = OpenToolStep(step)
+        calls = tool_step.calls
+        if delta.index >= len(calls):
+            call = {
+                "id": delta.id or objects.new_id("call_"),
+                "type": "function",
+                "function": {"name": delta.name or "", "arguments": "", "output": None},
+            }
+            calls.append(call)
+            intro = {
+                "index": len(calls) - 1,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": "", "output": None},
+            }
+            self._emit_step_delta(active, tool_step.step, intro)
+        index = min(delta.index, len(calls) - 1)
+        if delta.arguments:
+            calls[index]["function"]["arguments"] += delta.arguments
+            self._emit_step_delta(
+                active,
+                tool_step.step,
+                {"index": index, "type": "function", "function": {"arguments": delta.arguments}},
+            )
+
+    def _emit_step_delta(
+        self, active: ActiveRun, step: dict[str, Any], tool_call: dict[str, Any]
+    ) -> None:
+        self._emit(
+            active,
+            "thread.run.step.delta",
+            {
+                "id": step["id"],
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [tool_call]}},
+            },
+        )
+
+    def _require_action(self, active: ActiveRun) -> None:
+        assert active.tool_step is not None
+        step = active.tool_step.step
+        step["step_details"]["tool_calls"] = active.tool_step.calls
+        step["usage"] = active.turn_usage  # kept for completion; status stays in_progress
+        self.db.update("steps", step)
+        tool_calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {
+                    "name": c["function"]["name"],
+                    "arguments": c["function"]["arguments"],
+                },
+            }
+            for c in active.tool_step.calls
+        ]
+        active.task = None
+        self._set_status(
+            active,
+            "requires_action",
+            required_action={
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {"tool_calls": tool_calls},
+            },
+        )
+
+    def _pending_tool_step(self, active: ActiveRun) -> OpenToolStep:
+        """The tool step awaiting outputs (rebuilt from the database after a restart)."""
+        if active.tool_step is None:
+            steps = self.db.all_where("steps", "run_id", active.run["id"])
+            step = next(s for s in reversed(steps) if s["type"] == "tool_calls")
+            active.tool_step = OpenToolStep(step, step["step_details"]["tool_calls"])
+            usage = active.run.get("usage")
+            if usage:
+                active.prompt_tokens = usage["prompt_tokens"]
+                active.completion_tokens = usage["completion_tokens"]
+        return active.tool_step
+
+    def submit_tool_outputs(self, active: ActiveRun, outputs: list[dict[str, Any]]) -> None:
+        """Fill the pending calls' outputs, complete the step and queue the run again."""
+        run = active.run
+        if run["status"] != "requires_action":
+            raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
+        tool_step = self._pending_tool_step(active)
+        by_id = {c["id"]: c for c in tool_step.calls}
+        given: dict[str, str] = {}
+        for i, item in enumerate(outputs):
+            call_id = item.get("tool_call_id")
+            if call_id is None:
+                raise bad_request(
+                    f"Missing required parameter: 'tool_outputs[{i}].tool_call_id'.",
+                    param=f"tool_outputs[{i}].tool_call_id",
+                    code="missing_required_parameter",
+                )
+            if call_id not in by_id:
+                raise bad_request(
+                    f"Invalid 'tool_outputs[{i}].tool_call_id': no pending tool call with id "
+                    f"'{call_id}'. Expected one of: {', '.join(by_id)}.",
+                    param=f"tool_outputs[{i}].tool_call_id",
+                )
+            if call_id in given:
+                raise bad_request(
+                    f"Duplicate tool output for tool call '{call_id}'.",
+                    param=f"tool_outputs[{i}].tool_call_id",
+                )
+            given[call_id] = item.get("output") or ""
+        missing = [call_id for call_id in by_id if call_id not in given]
+        if missing:
+            raise bad_request(
+                f"Expected tool outputs for call_ids {list(by_id)}, got values for "
+                f"{list(given)}. Missing: {', '.join(missing)}.",
+                param="tool_outputs",
+            )
+        for call_id, output in given.items():
+            by_id[call_id]["function"]["output"] = output
+        step = tool_step.step
+        step["step_details"]["tool_calls"] = tool_step.calls
+        active.tool_step = None
+        self._close_step(active, step, "completed", usage=step.get("usage"))
+        run["required_action"] = None
+        self._set_status(active, "queued")
+        self.start(active, announce=False)
+
+    # --- endings --------------------------------------------------------------------------------
+
+    def _fail(self, active: ActiveRun, code: str, message: str) -> None:
+        error = {"code": code, "message": message}
+        self._finish_message(
+            active, incomplete_reason="run_failed", step_status="failed", error=error
+        )
+        if active.tool_step:
+            self._close_step(active, active.tool_step.step, "failed", error)
+            active.tool_step = None
+        self._set_status(
+            active,
+            "failed",
+            failed_at=objects.now(),
+            last_error=error,
+            usage=self._run_usage(active),
+        )
+
+    def _finish_interrupted(self, active: ActiveRun) -> None:
+        """Cancelled by the user (→ cancelled) or by the expiry timer (→ expired)."""
+        if active.run["status"] in TERMINAL:
+            return
+        if active.interrupt == "expire":
+            self._finish_message(active, incomplete_reason="run_expired", step_status="expired")
+            if active.tool_step:
+                self._close_step(active, active.tool_step.step, "expired")
+                active.tool_step = None
+            self._set_status(active, "expired", usage=self._run_usage(active))
+            return
+        if active.run["status"] != "cancelling":
+            self._set_status(active, "cancelling")
+        self._finish_message(active, incomplete_reason="run_cancelled", step_status="cancelled")
+        if active.tool_step:
+            self._close_step(active, active.tool_step.step, "cancelled")
+            active.tool_step = None
+        self._set_status(
+            active, "cancelled", cancelled_at=objects.now(), usage=self._run_usage(active)
+        )
+
+    def cancel(self, active: ActiveRun) -> dict[str, Any]:
+        """Request cancellation; answers with the run in `cancelling` (it ends `cancelled`)."""
+        run = active.run
+        if run["status"] not in ("queued", "in_progress", "requires_action"):
+            raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
+        active.interrupt = "cancel"
+        self._set_status(active, "cancelling")
+        snapshot = json.loads(json.dumps(run))
+        if active.task is not None and not active.task.done():
+            active.task.cancel()
+        else:
+            if self._has_tool_step(active):
+                self._pending_tool_step(active)
+            asyncio.get_running_loop().call_soon(self._finish_interrupted, active)
+        return snapshot
+
+    def _has_tool_step(self, active: ActiveRun) -> bool:
+        if active.tool_step is not None:
+            return True
+        return any(
+            s["type"] == "tool_calls" and s["status"] == "in_progress"
+            for s in self.db.all_where("steps", "run_id", active.run["id"])
+        )
+
+    def _arm_expiry(self, active: ActiveRun) -> None:
+        expires_at = active.run["expires_at"]
+        if expires_at is None:
+            return
+        delay = max(expires_at - time.time(), 0)
+        loop = asyncio.get_running_loop()
+        active.expiry = loop.call_later(delay, self._expire, active)
+
+    def _expire(self, active: ActiveRun) -> None:
+        active.expiry = None
+        if active.run["status"] in TERMINAL:
+            return
+        active.interrupt = "expire"
+        if active.task is not None and not active.task.done():
+            active.task.cancel()
+        else:
+            if self._has_tool_step(active):
+                self._pending_tool_step(active)
+            self._finish_interrupted(active)

@@ -1,0 +1,157 @@
+"""`spool serve`: key handling, the listening socket, uvicorn, and the `server.json` handshake.
+
+The embedded-server contract (the TUI relies on it): with no key given, a key is generated and
+kept in `<data dir>/api_key` (mode 0600); once listening, `<data dir>/server.json` holds
+`{"pid", "url"}` and stdout says `spool serve: listening on http://HOST:PORT/v1`. The file is
+removed on a clean exit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from spool.config import load_config
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+class ServeError(Exception):
+    """A reason `spool serve` refuses to start (printed, exit code 2)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _say(message: str) -> None:
+    print(f"spool serve: {message}", flush=True)
+
+
+def load_or_create_key(data_dir: Path) -> tuple[str, Path, bool]:
+    """The stored key of this data dir (created 0600 when missing). Returns (key, path, new)."""
+    path = data_dir / "api_key"
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key, path, False
+    except FileNotFoundError:
+        pass
+    key = "sk-spool-" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key, path, True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_forever(
+    *,
+    host: str,
+    port: int,
+    api_key: str | None,
+    data_dir: Path,
+    config_path: Path | None,
+    echo_delay_ms: int = 0,
+    run_expiry_s: int = 600,
+) -> None:
+    """Run the server until interrupted."""
+    if not is_loopback(host) and not api_key:
+        raise ServeError(
+            f"refusing to listen on {host} (not a loopback address) without an explicit key: "
+            "pass --api-key KEY or set SPOOL_API_KEY"
+        )
+    if run_expiry_s < 1:
+        raise ServeError("--run-expiry-s must be at least 1")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServeError(f"cannot create the data dir {data_dir}: {exc}") from exc
+    config = load_config(config_path)
+    for problem in config.problems:
+        _say(f"config problem (ignored): {problem}")
+    if config_path and not config_path.exists():
+        _say(f"config file {config_path} does not exist; using defaults")
+    if api_key is None:
+        api_key, key_path, created = load_or_create_key(data_dir)
+        _say(f"{'generated an' if created else 'using the'} API key stored in {key_path}")
+
+    import uvicorn
+
+    from spool.server.app import ServerSettings, create_app
+
+    logging.basicConfig(level=logging.INFO, format="spool serve: %(message)s", stream=sys.stdout)
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{actual_port}/v1"
+    handshake = data_dir / "server.json"
+
+    def on_ready(state: object) -> None:
+        router = state.router  # type: ignore[attr-defined]
+        source = (
+            "config"
+            if config.default_model
+            else (
+                "local model installed" if router.local_available else "local extra not installed"
+            )
+        )
+        _say(f"default model {router.default_model} ({source})")
+        _say(f"models: {', '.join(m['id'] for m in router.models())}")
+        tmp = handshake.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
+        os.replace(tmp, handshake)
+        _say(f"listening on {url}")
+
+    settings = ServerSettings(
+        data_dir=data_dir,
+        api_key=api_key,
+        config=config,
+        echo_delay_ms=echo_delay_ms,
+        run_expiry_s=run_expiry_s,
+    )
+    app = create_app(settings, on_ready=on_ready)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+            server_header=False,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        try:
+            if json.loads(handshake.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                handshake.unlink()
+        except (OSError, ValueError):
+            pass
