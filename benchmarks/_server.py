@@ -1,0 +1,39 @@
+"""Starts a `spool serve` subprocess on loopback for the benchmark scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+API_KEY = "sk-bench"
+
+
+@contextlib.contextmanager
+def spool_server(*extra: str, config_toml: str = 'default_model = "echo"\n') -> Iterator[str]:
+    """Yield the base URL of a fresh echo server (own temp data dir); stop it afterwards."""
+    with tempfile.TemporaryDirectory(prefix="spool-bench-") as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text(config_toml, encoding="utf-8")
+        args = [
+            sys.executable, "-m", "spool", "serve", "--port", "0", "--api-key", API_KEY,
+            "--data-dir", tmp, "--config", str(config), *extra,
+        ]  # fmt: skip
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].strip()
+                break
+        if url is None:
+            proc.kill()
+            raise RuntimeError("spool serve did not start")
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
