@@ -620,9 +620,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: ServerSettings, on_ready: Callable[[State], None] | None = None
+    settings: ServerSettings,
+    on_ready: Callable[[State], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The ASGI application; the database and engines open in its lifespan."""
+    """The ASGI application; the database and engines open and close in its lifespan."""
     state = State(settings)
 
     @asynccontextmanager
@@ -642,6 +644,8 @@ def create_app(
             await state.runs.shutdown()
             await state.router.aclose()
             state.db.close()
+            if on_stop:
+                on_stop()
 
     app = Starlette(
         routes=_routes(),

@@ -135,7 +135,16 @@ def serve_forever(
         echo_delay_ms=echo_delay_ms,
         run_expiry_s=run_expiry_s,
     )
-    app = create_app(settings, on_ready=on_ready)
+
+    def on_stop() -> None:
+        # In the lifespan: uvicorn re-raises SIGTERM after serving, so a `finally` is too late.
+        try:
+            if json.loads(handshake.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                handshake.unlink()
+        except (OSError, ValueError):
+            pass
+
+    app = create_app(settings, on_ready=on_ready, on_stop=on_stop)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -150,8 +159,3 @@ def serve_forever(
         server.run(sockets=[sock])
     finally:
         sock.close()
-        try:
-            if json.loads(handshake.read_text(encoding="utf-8")).get("pid") == os.getpid():
-                handshake.unlink()
-        except (OSError, ValueError):
-            pass
