@@ -61,39 +61,42 @@ _LOREM = [
 ]
 
 
+def _long_section(section: int) -> str:
+    """About 200 words of Markdown: a heading, a paragraph, a list, a fenced code block."""
+    lorem = _LOREM
+    paragraph = " ".join(lorem[(section + i) % len(lorem)] for i in range(60))
+    items = "\n".join(
+        "- " + " ".join(lorem[(section * 3 + i * 8 + j) % len(lorem)] for j in range(7))
+        for i in range(5)
+    )
+    code = "\n".join(
+        f"    value_{i} = step_{section}_{i}(value_{i - 1}) + {i} * scale" for i in range(1, 9)
+    )
+    after = " ".join(lorem[(section * 7 + i) % len(lorem)] for i in range(35))
+    return (
+        f"## Section {section}\n\n{paragraph}\n\n{items}\n\n"
+        f"```python\ndef compute_{section}(scale):\n{code}\n    return value_8\n```\n\n{after}"
+    )
+
+
 def long_markdown_words(n: int) -> Iterator[str]:
-    """N words of Markdown: a heading, paragraphs, lists and a fenced code block every 200."""
+    """N words (deltas) of Markdown, a fenced code block in every 200 or so."""
     produced = 0
     section = 0
-
-    def emit(word: str) -> Iterator[str]:
-        nonlocal produced
-        if produced < n:
+    while True:
+        section += 1
+        text = _long_section(section) if section == 1 else "\n\n" + _long_section(section)
+        for word in _words(text, keep_leading=section > 1):
+            if produced >= n:
+                return
             produced += 1
             yield word
 
-    while produced < n:
-        section += 1
-        yield from emit(
-            f"## Section {section}\n\n" if produced == 0 else f"\n\n## Section {section}\n\n"
-        )
-        for i in range(60):
-            yield from emit(("" if i == 0 else " ") + _LOREM[(section + i) % len(_LOREM)])
-        yield from emit("\n\n- item")
-        for i in range(40):
-            yield from emit((" " if i % 8 else "\n- ") + _LOREM[(section * 3 + i) % len(_LOREM)])
-        yield from emit("\n\n```python\ndef")
-        for i in range(40):
-            yield from emit(f" step_{section}_{i}()" if i % 5 else f"\n    value_{i} =")
-        yield from emit("\n```\n\nAfter")
-        for i in range(56):
-            yield from emit(" " + _LOREM[(section * 7 + i) % len(_LOREM)])
 
-
-def _words(text: str) -> Iterator[str]:
-    """Split keeping each space with the word that follows it."""
+def _words(text: str, *, keep_leading: bool = False) -> Iterator[str]:
+    """One whitespace-separated word per item; whitespace stays with the word that follows."""
     for i, match in enumerate(re.finditer(r"\s*\S+", text)):
-        yield match.group(0) if i else match.group(0).lstrip()
+        yield match.group(0) if i or keep_leading else match.group(0).lstrip()
 
 
 def count_words(text: str) -> int:
@@ -124,7 +127,8 @@ class EchoEngine:
             async for event in self._reply("\n".join(reversed(outputs)), request, prompt_tokens):
                 yield event
             return
-        text = last.content.strip() if last.role == "user" else ""
+        users = [m for m in request.messages if m.role == "user"]
+        text = users[-1].content.strip() if users else ""
         call = _CALL.fullmatch(text)
         tools = {t["name"] for t in request.tools}
         if call and call.group(1) in tools and request.tool_choice != "none":
