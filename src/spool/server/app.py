@@ -322,6 +322,9 @@ async def modify_assistant(state: State, request: Request) -> Any:
         elif key == "response_format":
             value = value or "auto"
         assistant[key] = value
+    assistant["tool_resources"] = objects.assistant_tool_resources(
+        assistant["tools"], assistant["tool_resources"] or {}
+    )
     state.db.update("assistants", assistant)
     return assistant
 

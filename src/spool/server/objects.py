@@ -28,7 +28,9 @@ def assistant(body: dict[str, Any]) -> dict[str, Any]:
         "model": body["model"],
         "instructions": body.get("instructions"),
         "tools": body.get("tools") or [],
-        "tool_resources": normalize_tool_resources(body.get("tool_resources")),
+        "tool_resources": assistant_tool_resources(
+            body.get("tools") or [], normalize_tool_resources(body.get("tool_resources"))
+        ),
         "metadata": body.get("metadata") or {},
         "temperature": body.get("temperature", 1.0),
         "top_p": body.get("top_p", 1.0),
@@ -50,6 +52,19 @@ def normalize_tool_resources(resources: dict[str, Any] | None) -> dict[str, Any]
         ids = list(fs.get("vector_store_ids") or [])
         ids += [new_id("vs_") for _ in fs.get("vector_stores") or []]
         out["file_search"] = {"vector_store_ids": ids}
+    return out
+
+
+def assistant_tool_resources(
+    tools: list[dict[str, Any]], resources: dict[str, Any]
+) -> dict[str, Any]:
+    """As OpenAI did: a code_interpreter / file_search tool gets its (empty) resources entry."""
+    kinds = {t["type"] for t in tools}
+    out = dict(resources)
+    if "code_interpreter" in kinds:
+        out.setdefault("code_interpreter", {"file_ids": []})
+    if "file_search" in kinds:
+        out.setdefault("file_search", {"vector_store_ids": []})
     return out
 
 
