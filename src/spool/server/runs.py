@@ -369,7 +369,8 @@ class RunManager:
         if strategy["type"] == "last_messages" and strategy.get("last_messages"):
             history = history[-strategy["last_messages"] :]
         conversation = [ChatMessage(role=m["role"], content=_message_text(m)) for m in history]
-        conversation += self._run_so_far(active)
+        so_far = self._run_so_far(active)
+        conversation += so_far
         system = [ChatMessage("system", run["instructions"])] if run["instructions"] else []
         engine, spec = self.router.engine_for(run["model"])
         limit = run["max_prompt_tokens"]
@@ -397,6 +398,10 @@ class RunManager:
                 )
                 return None
         tool_choice = run["tool_choice"]
+        if tool_choice not in ("none", "auto") and any(m.role == "tool" for m in so_far):
+            # "required" / a named function mean: call before answering; once this run has
+            # tool outputs the model may answer (forcing again would loop forever).
+            tool_choice = "auto"
         tools = [t["function"] for t in run["tools"] if t["type"] == "function"]
         if isinstance(tool_choice, dict):
             if tool_choice["type"] == "function":

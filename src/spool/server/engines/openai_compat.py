@@ -47,7 +47,9 @@ def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "role": "assistant",
-                    "content": msg.content or None,
+                    # "" rather than null: chat templates that concatenate content (llama.cpp,
+                    # LM Studio) fail on null; OpenAI accepts both.
+                    "content": msg.content,
                     "tool_calls": [
                         {
                             "id": call.id,
@@ -134,9 +136,11 @@ class OpenAICompatEngine:
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._stream_options_ok = True
+        self._max_tokens_key = "max_tokens"
 
     @property
     def upstream_model(self) -> str:
+        """The model name sent upstream: `upstream_model`, else the table entry's name."""
         return self.spec.upstream_model or self.spec.name
 
     @property
@@ -197,7 +201,7 @@ class OpenAICompatEngine:
         if request.top_p is not None:
             params["top_p"] = request.top_p
         if request.max_tokens is not None:
-            params["max_tokens"] = request.max_tokens
+            params[self._max_tokens_key] = request.max_tokens
         response_format = to_openai_response_format(request.response_format)
         if response_format is not None:
             params["response_format"] = response_format
@@ -251,18 +255,32 @@ class OpenAICompatEngine:
         return EngineError(f"upstream {url} failed: {type(exc).__name__}: {exc}")
 
     async def _open(self, request: EngineRequest) -> Any:
+        """Start the upstream stream, adapting once to upstreams that reject a parameter (400):
+        `max_tokens` → `max_completion_tokens` (OpenAI's reasoning models), then no
+        `stream_options` (older servers). What worked is remembered for the next turns."""
         import openai
 
         client = self._get_client()
         params = self._params(request)
-        try:
-            return await client.chat.completions.create(**params)
-        except openai.BadRequestError:
-            if "stream_options" not in params:
-                raise
-            params.pop("stream_options")
-            stream = await client.chat.completions.create(**params)
-            self._stream_options_ok = False  # this upstream does not know include_usage
+        adapted: set[str] = set()
+        while True:
+            try:
+                stream = await client.chat.completions.create(**params)
+            except openai.BadRequestError as exc:
+                text = f"{exc.message} {exc.body}"
+                if "max_tokens" in params and "max_completion_tokens" in text:
+                    params["max_completion_tokens"] = params.pop("max_tokens")
+                    adapted.add("max_completion_tokens")
+                elif "stream_options" in params:
+                    params.pop("stream_options")
+                    adapted.add("no_stream_options")
+                else:
+                    raise
+                continue
+            if "max_completion_tokens" in adapted:
+                self._max_tokens_key = "max_completion_tokens"
+            if "no_stream_options" in adapted:
+                self._stream_options_ok = False  # this upstream does not know include_usage
             return stream
 
     async def stream(self, request: EngineRequest) -> AsyncIterator[EngineEvent]:
@@ -339,8 +357,10 @@ class OpenAICompatEngine:
             upstream_index = len(index_of) if call_id else max(index_of, default=0)
         function = getattr(call, "function", None)
         name = getattr(function, "name", None)
-        arguments = getattr(function, "arguments", None) or ""
-        if not isinstance(arguments, str):  # a few servers send an object, not a string
+        arguments = getattr(function, "arguments", None)
+        if arguments is None:
+            arguments = ""
+        elif not isinstance(arguments, str):  # a few servers send an object, not a string
             arguments = json.dumps(arguments)
         index = index_of.get(upstream_index)
         if index is not None and call_id and call_id != ids[index]:
