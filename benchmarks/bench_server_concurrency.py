@@ -49,7 +49,10 @@ async def main_async(runs: int, delay: int) -> None:
             )
             start = time.perf_counter()
             results = await asyncio.gather(
-                *(one_run(client, assistant.id, th.id, t) for th, t in zip(threads, texts, strict=True)),
+                *(
+                    one_run(client, assistant.id, th.id, t)
+                    for th, t in zip(threads, texts, strict=True)
+                ),
                 return_exceptions=True,
             )
             wall = time.perf_counter() - start

@@ -1,0 +1,428 @@
+"""The run driver: messages and runs over the SDK, turned into `ThreadView` updates.
+
+* `load` / `load_older`: message pages (newest first from the API, shown oldest first).
+* `send`: create the user message, then `runs.stream(...)`; every event updates the view.
+* `submit_tool_outputs`: `runs.submit_tool_outputs_stream(...)`, same event handling.
+* `cancel`: `runs.cancel` (or remembered until the run id is known).
+* `resume`: re-attach to an active run found by `runs.list(limit=1)` by polling the run and its
+  messages until it ends (or needs tool outputs).
+
+Errors are raised as `RunError` after the view shows them; the caller (the TUI) adds a toast and
+puts the text back in the composer. No Textual here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from spool.client.connection import describe_error
+from spool.client.view_model import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Item,
+    MessageItem,
+    RunState,
+    ThreadView,
+    ToolCallItem,
+    new_local_id,
+)
+
+PAGE_SIZE = 20
+POLL_INTERVAL_S = 0.25
+DELTA_EMIT_S = 0.04
+
+
+class RunError(Exception):
+    """A send, stream or poll went wrong. `sent` says whether the user message reached the
+    server (if not, its text belongs back in the composer)."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended, as far as this stream or poll saw it."""
+
+    status: str
+    error: str | None = None
+
+
+def _text_of(message: Any) -> str:
+    """The concatenated text parts of an SDK Message."""
+    parts: list[str] = []
+    for part in getattr(message, "content", None) or []:
+        if getattr(part, "type", None) == "text" and getattr(part, "text", None) is not None:
+            parts.append(part.text.value or "")
+        elif getattr(part, "type", None) == "image_file":
+            parts.append(f"[image: {part.image_file.file_id}]")
+        elif getattr(part, "type", None) == "image_url":
+            parts.append(f"[image: {part.image_url.url}]")
+    return "".join(parts)
+
+
+def _message_item(message: Any) -> MessageItem:
+    role = "user" if message.role == "user" else "assistant"
+    return MessageItem(
+        id=message.id,
+        role=role,
+        text=_text_of(message),
+        status=message.status or "completed",
+        run_id=message.run_id,
+        created_at=float(message.created_at or 0),
+    )
+
+
+def run_error_text(run: Any) -> str | None:
+    """The reason a run did not complete, as one line."""
+    if run.last_error is not None:
+        return f"{run.last_error.code}: {run.last_error.message}"
+    if run.incomplete_details is not None:
+        return f"incomplete: {run.incomplete_details.reason}"
+    if run.status == "expired":
+        return "the run expired"
+    if run.status == "cancelled":
+        return "cancelled"
+    return None
+
+
+class RunDriver:
+    """Drives runs of one connection (an `openai.AsyncOpenAI`)."""
+
+    def __init__(self, client: Any, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.clock = clock
+        self._step_calls: dict[tuple[str, int], str] = {}  # (step id, index) -> call id
+        self._last_emit: dict[str, float] = {}  # message id -> monotonic time of last emit
+
+    @property
+    def threads(self) -> Any:
+        return self.client.beta.threads
+
+    # --- loading ----------------------------------------------------------------------------
+    async def load(self, view: ThreadView, *, limit: int = PAGE_SIZE) -> Any | None:
+        """Load the newest page of messages; returns an active run to resume, if any."""
+        view.loading = True
+        try:
+            page, runs = await asyncio.gather(
+                self.threads.messages.list(view.thread_id, limit=limit, order="desc"),
+                self.threads.runs.list(view.thread_id, limit=1, order="desc"),
+            )
+            items: list[Item] = [_message_item(m) for m in reversed(page.data)]
+            oldest = page.data[-1].id if page.data else None
+        except Exception as exc:
+            view.loading = False
+            view.error = describe_error(exc)
+            raise RunError(view.error, sent=False) from exc
+        view.loading = False
+        view.error = None
+        view.reset(items, has_more=bool(page.has_more), oldest_id=oldest)
+        last = runs.data[0] if runs.data else None
+        if last is None:
+            return None
+        if last.status in ACTIVE_STATUSES:
+            return last
+        if view.run is None:
+            view.run = self._state_from_run(last, started=False)
+            reason = run_error_text(last)
+            if last.status in ("failed", "incomplete", "expired") and reason:
+                view.notice(last.status, f"Run {last.status}: {reason}")
+            view.run_changed()
+        return None
+
+    async def load_older(self, view: ThreadView, *, limit: int = PAGE_SIZE) -> int:
+        """Load one older page (scroll-up pagination); returns how many messages came."""
+        if not view.has_more_before or view.loading or not view.oldest_message_id:
+            return 0
+        view.loading = True
+        try:
+            page = await self.threads.messages.list(
+                view.thread_id, limit=limit, order="desc", after=view.oldest_message_id
+            )
+        except Exception as exc:
+            raise RunError(describe_error(exc), sent=False) from exc
+        finally:
+            view.loading = False
+        items: list[Item] = [_message_item(m) for m in reversed(page.data)]
+        oldest = page.data[-1].id if page.data else None
+        view.prepend(items, has_more=bool(page.has_more), oldest_id=oldest)
+        return len(items)
+
+    # --- runs -------------------------------------------------------------------------------
+    def _state_from_run(self, run: Any, *, started: bool = True) -> RunState:
+        state = RunState(
+            id=run.id,
+            status=run.status,
+            model=run.model or "",
+            assistant_id=run.assistant_id,
+            started_at=self.clock() if started else None,
+        )
+        self._apply_run(state, run)
+        return state
+
+    def _apply_run(self, state: RunState, run: Any) -> None:
+        state.id = run.id
+        state.status = run.status
+        state.model = run.model or state.model
+        state.assistant_id = run.assistant_id or state.assistant_id
+        if run.usage is not None:
+            state.prompt_tokens = run.usage.prompt_tokens or 0
+            state.completion_tokens = run.usage.completion_tokens or 0
+        if run.status in TERMINAL_STATUSES:
+            state.error = run_error_text(run)
+            if state.ended_at is None:
+                state.ended_at = self.clock()
+
+    async def send(
+        self,
+        view: ThreadView,
+        text: str,
+        assistant_id: str,
+        *,
+        model: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> RunOutcome:
+        """Post the user message and stream a run; raises RunError."""
+        user = MessageItem(new_local_id("user"), "user", text, created_at=self.clock())
+        view.add(user)
+        view.run = RunState(status="queued", started_at=self.clock(), assistant_id=assistant_id)
+        view.run_changed()
+        try:
+            message = await self.threads.messages.create(view.thread_id, role="user", content=text)
+        except Exception as exc:
+            view.remove(user)
+            return self._fail(view, exc, sent=False)
+        user.id = message.id
+        kwargs: dict[str, Any] = {"thread_id": view.thread_id, "assistant_id": assistant_id}
+        if model:
+            kwargs["model"] = model
+        if tools is not None:
+            kwargs["tools"] = tools
+        try:
+            stream = self.threads.runs.stream(**kwargs)
+        except Exception as exc:
+            return self._fail(view, exc, sent=True)
+        return await self._consume(view, stream)
+
+    async def submit_tool_outputs(self, view: ThreadView, outputs: dict[str, str]) -> RunOutcome:
+        """Send the outputs of the pending calls and stream the rest of the run."""
+        run = view.run
+        if run is None or run.id is None:
+            raise RunError("no run is waiting for tool outputs", sent=True)
+        for call in view.pending_tool_calls():
+            if call.id in outputs:
+                call.output = outputs[call.id]
+                call.status = "submitted"
+                view.updated(call)
+        run.status = "queued"
+        view.run_changed()
+        stream = self.threads.runs.submit_tool_outputs_stream(
+            run_id=run.id,
+            thread_id=view.thread_id,
+            tool_outputs=[{"tool_call_id": k, "output": v} for k, v in outputs.items()],
+        )
+        return await self._consume(view, stream)
+
+    async def cancel(self, view: ThreadView) -> None:
+        """Ask the server to cancel the thread's active run."""
+        run = view.run
+        if run is None or not run.active:
+            return
+        run.cancel_requested = True
+        view.run_changed()
+        if run.id is None:
+            return  # cancelled as soon as the stream says which run it is
+        try:
+            await self.threads.runs.cancel(run.id, thread_id=view.thread_id)
+        except Exception as exc:
+            # the run may have just ended on its own: not worth a crash, worth a line
+            view.error = describe_error(exc)
+            raise RunError(view.error, sent=True) from exc
+
+    def _fail(self, view: ThreadView, exc: BaseException, *, sent: bool) -> RunOutcome:
+        message = describe_error(exc)
+        if view.run is not None:
+            view.run.status = "failed"
+            view.run.error = message
+            view.run.ended_at = self.clock()
+            view.run_changed()
+        view.notice("error", message)
+        raise RunError(message, sent=sent) from exc
+
+    async def _consume(self, view: ThreadView, manager: Any) -> RunOutcome:
+        """Iterate a stream manager, applying every event to the view."""
+        try:
+            async with manager as stream:
+                async for event in stream:
+                    await self._apply_event(view, event)
+                    # Buffered events are yielded without any I/O wait: give the UI a turn.
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            for item in view.items:
+                if isinstance(item, MessageItem) and item.streaming:
+                    item.status = "incomplete"
+                    view.updated(item)
+            return self._fail(view, exc, sent=True)
+        finally:
+            for item in view.items[-3:]:
+                if isinstance(item, MessageItem) and item.id in self._last_emit:
+                    self._last_emit.pop(item.id, None)
+                    view.updated(item)  # whatever arrived after the last emit
+        run = view.run
+        assert run is not None
+        if run.active and run.status != "requires_action":
+            # The stream ended while the run is still going: follow it by polling.
+            return await self.poll(view)
+        return RunOutcome(run.status, run.error)
+
+    async def _apply_event(self, view: ThreadView, event: Any) -> None:
+        name: str = getattr(event, "event", "") or ""
+        data = getattr(event, "data", None)
+        if name.startswith("thread.run.step."):
+            self._apply_step_event(view, name, data)
+        elif name.startswith("thread.run."):
+            await self._apply_run_event(view, data)
+        elif name == "thread.message.created":
+            if data.role == "assistant" and view.find_message(data.id) is None:
+                item = _message_item(data)
+                item.status = "in_progress"
+                view.add(item)
+        elif name == "thread.message.delta":
+            item = view.find_message(data.id)
+            if item is None:
+                item = view.add(MessageItem(data.id, "assistant", "", "in_progress"))  # type: ignore[assignment]
+            assert isinstance(item, MessageItem)
+            for part in data.delta.content or []:
+                if part.type == "text" and part.text is not None and part.text.value:
+                    item.text += part.text.value
+            if view.run is not None and view.run.ended_at is None:
+                view.run.completion_tokens += 1  # live estimate; replaced by usage at the end
+            now = time.monotonic()
+            if now - self._last_emit.get(item.id, 0.0) >= DELTA_EMIT_S:
+                # The text is always current; listeners hear about it at most every 40 ms
+                # (the completed/incomplete event always emits the final text).
+                self._last_emit[item.id] = now
+                view.updated(item)
+        elif name in ("thread.message.completed", "thread.message.incomplete"):
+            item = view.find_message(data.id)
+            if item is None:
+                view.add(_message_item(data))
+            else:
+                item.text = _text_of(data) or item.text
+                item.status = data.status or "completed"
+                self._last_emit.pop(item.id, None)
+                view.updated(item)
+
+    async def _apply_run_event(self, view: ThreadView, run: Any) -> None:
+        state = view.run
+        if state is None:
+            state = view.run = RunState(started_at=self.clock())
+        first = state.id is None
+        self._apply_run(state, run)
+        if run.status == "requires_action" and run.required_action is not None:
+            for call in run.required_action.submit_tool_outputs.tool_calls:
+                item = view.find_tool_call(call.id)
+                if item is None:
+                    item = ToolCallItem(call.id, run_id=run.id)
+                    view.add(item)
+                item.name = call.function.name
+                item.arguments = call.function.arguments
+                item.status = "pending"
+                view.updated(item)
+        if run.status in ("failed", "incomplete", "expired", "cancelled"):
+            for item in view.items:
+                if isinstance(item, MessageItem) and item.streaming:
+                    item.status = "incomplete"
+                    view.updated(item)
+            if run.status == "cancelled":
+                view.notice("cancelled", "Run cancelled.")
+            else:
+                view.notice(run.status, f"Run {run.status}: {state.error or 'no reason given'}")
+        view.run_changed()
+        if first and state.cancel_requested and state.active and state.status != "cancelling":
+            try:
+                await self.threads.runs.cancel(state.id, thread_id=view.thread_id)
+            except Exception as exc:
+                view.error = describe_error(exc)
+
+    def _apply_step_event(self, view: ThreadView, name: str, step: Any) -> None:
+        if name == "thread.run.step.delta":
+            details = getattr(step.delta, "step_details", None)
+            if details is None or details.type != "tool_calls":
+                return
+            for tc in details.tool_calls or []:
+                if tc.type != "function":
+                    continue
+                key = (step.id, tc.index)
+                call_id = tc.id or self._step_calls.get(key)
+                if call_id is None:
+                    continue
+                self._step_calls[key] = call_id
+                item = view.find_tool_call(call_id)
+                if item is None:
+                    item = ToolCallItem(call_id)
+                    view.add(item)
+                if tc.function is not None:
+                    if tc.function.name:
+                        item.name = tc.function.name
+                    if tc.function.arguments:
+                        item.arguments += tc.function.arguments
+                view.updated(item)
+        elif name == "thread.run.step.completed":
+            details = step.step_details
+            if details.type != "tool_calls":
+                return
+            for tc in details.tool_calls:
+                if tc.type != "function":
+                    continue
+                item = view.find_tool_call(tc.id)
+                if item is None:
+                    item = ToolCallItem(tc.id, name=tc.function.name, run_id=step.run_id)
+                    view.add(item)
+                item.arguments = tc.function.arguments or item.arguments
+                item.output = tc.function.output
+                item.status = "completed"
+                view.updated(item)
+
+    # --- polling (re-attach) --------------------------------------------------------------
+    async def poll(self, view: ThreadView, run: Any | None = None) -> RunOutcome:
+        """Follow a run by polling it (and its messages) until it ends or needs outputs."""
+        if run is not None and (view.run is None or view.run.id != run.id):
+            view.run = self._state_from_run(run)
+            view.run_changed()
+        state = view.run
+        if state is None or state.id is None:
+            return RunOutcome("unknown")
+        try:
+            while True:
+                current = await self.threads.runs.retrieve(state.id, thread_id=view.thread_id)
+                page = await self.threads.messages.list(
+                    view.thread_id, run_id=state.id, order="asc", limit=100
+                )
+                for message in page.data:
+                    if message.role != "assistant":
+                        continue
+                    item = view.find_message(message.id)
+                    if item is None:
+                        view.add(_message_item(message))
+                    else:
+                        text = _text_of(message)
+                        if text != item.text or item.status != message.status:
+                            item.text, item.status = text, message.status or item.status
+                            view.updated(item)
+                if current.status != state.status or current.status not in ACTIVE_STATUSES:
+                    await self._apply_run_event(view, current)
+                if current.status not in ACTIVE_STATUSES or current.status == "requires_action":
+                    return RunOutcome(current.status, state.error)
+                await asyncio.sleep(POLL_INTERVAL_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._fail(view, exc, sent=True)

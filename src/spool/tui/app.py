@@ -1,0 +1,802 @@
+"""The spool TUI: saved threads on the left, the streaming transcript in the centre, the composer
+below and the run status bar at the bottom.
+
+The app only talks to `spool.client` (connection, run driver, view model) and `spool.store`; it
+never builds HTTP requests. The first frame is drawn before `openai` is imported or the embedded
+server is started ("connecting…" in the status bar meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Input
+
+from spool.client.connection import Connection, ConnectionFailed, describe_error
+from spool.client.runs import RunDriver, RunError
+from spool.client.view_model import Change, ThreadView, ToolCallItem, Workspace
+from spool.store import AssistantRecord, Store, ThreadRecord
+from spool.tui.commands import SpoolCommands
+from spool.tui.screens.confirm import ConfirmScreen
+from spool.tui.screens.help import HelpScreen, KeyHelp
+from spool.tui.screens.rename import RenameScreen
+from spool.tui.widgets.composer import Composer
+from spool.tui.widgets.message import warm_up
+from spool.tui.widgets.sidebar import Sidebar, SidebarRow
+from spool.tui.widgets.status_bar import StatusBar, StatusInfo
+from spool.tui.widgets.tool_call import ToolCallView
+from spool.tui.widgets.transcript import Transcript
+
+DEFAULT_ASSISTANT_NAME = "Assistant"
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
+TITLE_MAX = 80
+
+# (binding id, action, description) of every app-level action; used by help and the palette.
+ACTIONS: list[tuple[str, str, str]] = [
+    ("spool.new_thread", "new_thread", "New thread"),
+    ("spool.prev_thread", "prev_thread", "Previous thread"),
+    ("spool.next_thread", "next_thread", "Next thread"),
+    ("spool.filter", "filter_threads", "Filter threads"),
+    ("spool.rename", "rename_thread", "Rename thread"),
+    ("spool.delete", "delete_thread", "Delete thread (asks first)"),
+    ("spool.cancel", "cancel_run", "Cancel the run"),
+    ("spool.copy_reply", "copy_reply", "Copy the last reply"),
+    ("spool.help", "help", "Help: keys and paths"),
+    ("spool.palette", "command_palette", "Command palette"),
+    ("spool.focus_composer", "focus_composer", "Focus the composer"),
+    ("spool.quit", "quit", "Quit"),
+]
+
+
+class SpoolApp(App[int]):
+    """The spool chat client."""
+
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    TITLE = "spool"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {SpoolCommands}  # + theme, screenshot…
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "new_thread", "New", id="spool.new_thread", priority=True),
+        Binding("ctrl+up,alt+up", "prev_thread", "Prev", id="spool.prev_thread", priority=True),
+        Binding("ctrl+down,alt+down", "next_thread", "Next", id="spool.next_thread", priority=True),
+        Binding("ctrl+f", "filter_threads", "Filter", id="spool.filter", priority=True),
+        Binding("f2", "rename_thread", "Rename", id="spool.rename"),
+        Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
+        Binding("escape", "cancel_run", "Cancel run", id="spool.cancel"),
+        Binding("ctrl+y", "copy_reply", "Copy reply", id="spool.copy_reply", priority=True),
+        Binding("f1", "help", "Help", id="spool.help"),
+        Binding("ctrl+p", "command_palette", "Palette", id="spool.palette", priority=True),
+        Binding("ctrl+l", "focus_composer", "Composer", id="spool.focus_composer", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="spool.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        profile: str = "local",
+        model: str | None = None,
+        clock: Callable[[], float] = time.time,
+        connect: bool = True,
+        cursor_blink: bool = True,
+        server_args: list[str] | None = None,
+        config: Any = None,
+        status_tick_s: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.profile = profile
+        self.requested_model = model
+        self.clock = clock
+        self.should_connect = connect
+        self.cursor_blink = cursor_blink
+        self.status_tick_s = status_tick_s
+        self.config = config
+        if config is None:
+            from spool.config import load_config
+
+            self.config = load_config()
+        profile_cfg = self.config.profiles.get(profile)
+        self.connection = Connection(
+            profile=profile,
+            data_dir=self.data_dir,
+            base_url=profile_cfg.base_url if profile_cfg else None,
+            api_key_env=profile_cfg.api_key_env if profile_cfg else None,
+            server_args=list(server_args or []),
+        )
+        self.unknown_profile = profile_cfg is None
+        self.store: Store | None = None
+        self.driver: RunDriver | None = None
+        self.workspace = Workspace(listener=self._on_view_change)
+        self.current: str | None = None
+        self.assistant_id: str | None = None
+        self.assistant_names: dict[str, str] = {}
+        self.assistant_models: dict[str, str] = {}
+        self.connection_state = "connecting…" if connect else "offline"
+        self.last_error: str | None = None
+        self.banner: str | None = None  # a lasting note in the status bar (read-only index)
+        self.first_frame_at: float | None = None
+        self.ready = asyncio.Event()  # set when connected and the first thread is open
+        self._ui_queue: deque[tuple[str | None, Callable[[], Awaitable[None]]]] = deque()
+        self._ui_wake = asyncio.Event()
+        self._outputs: dict[str, dict[str, str]] = {}
+        self._composer: Composer | None = None
+        if self.config.keymap:
+            self.set_keymap(self.config.keymap)
+
+    # --- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Sidebar(self.clock, id="sidebar")
+        with Vertical(id="main"):
+            yield Transcript(id="transcript")
+            self._composer = Composer(id="composer", cursor_blink=self.cursor_blink)
+            yield self._composer
+        yield StatusBar(self.clock, id="status")
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one("#sidebar", Sidebar)
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one("#transcript", Transcript)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one("#composer", Composer)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    def on_mount(self) -> None:
+        self.store = Store(self.data_dir, clock=self.clock)
+        if self.store.read_only:
+            self.banner = "read-only thread list: another spool uses this data dir"
+        for warning in self.store.warnings:
+            self.notify(warning, title="Thread index", severity="warning", timeout=10)
+        for problem in self.config.problems:
+            self.notify(problem, title="Config file", severity="warning", timeout=10)
+        if self.unknown_profile:
+            self.notify(f"Unknown profile {self.profile!r}", severity="error")
+        theme = self.store.get_setting("theme") or self.config.theme
+        if theme and theme in self.available_themes:
+            self.theme = theme
+        for rec in self.store.assistants(self.profile):
+            self.assistant_names[rec.id] = rec.name
+            self.assistant_models[rec.id] = rec.model
+        self.assistant_id = self.store.get_setting(f"assistant.{self.profile}")
+        self._refresh_sidebar()
+        last = self.store.get_setting(f"last_thread.{self.profile}")
+        if last and self.store.get_thread(last) is not None:
+            self._select_thread(last, load=False)
+        elif self.sidebar.shown_ids:
+            self._select_thread(self.sidebar.shown_ids[0], load=False)
+        self._update_status()
+        self.composer.focus()
+        self.run_worker(self._ui_loop(), group="ui", exit_on_error=False)
+        self.set_interval(self.status_tick_s, self.status_bar.tick)
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self.first_frame_at = time.perf_counter()
+        if self.should_connect and not self.unknown_profile:
+            self.run_worker(self._connect(), group="connect", exit_on_error=False)
+        self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        self._save_draft()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        with contextlib.suppress(Exception):
+            await self.connection.close()
+
+    def watch_theme(self, theme: str) -> None:
+        if self.store is not None:
+            self.store.set_setting("theme", theme)
+
+    # --- the UI queue: transcript changes are rendered in order, one at a time --------------
+    def _enqueue(self, thread_id: str | None, job: Callable[[], Awaitable[None]]) -> None:
+        self._ui_queue.append((thread_id, job))
+        self._ui_wake.set()
+
+    async def _ui_loop(self) -> None:
+        while True:
+            await self._ui_wake.wait()
+            self._ui_wake.clear()
+            while self._ui_queue:
+                thread_id, job = self._ui_queue.popleft()
+                if thread_id is not None and thread_id != self.current:
+                    continue
+                try:
+                    await job()
+                except Exception as exc:  # a rendering bug must not kill the app
+                    self.log.error(f"render failed: {exc!r}")
+
+    async def wait_for_ui(self) -> None:
+        """Wait until every queued transcript change is rendered (tests)."""
+        while self._ui_queue:
+            await asyncio.sleep(0.01)
+
+    # --- view-model changes (called by the run driver, on the event loop) ---------------------
+    def _on_view_change(self, view: ThreadView, change: Change) -> None:
+        if change.kind == "run":
+            self._update_row(view.thread_id)
+            if view.thread_id == self.current:
+                self._update_status()
+            return
+        if view.thread_id != self.current:
+            return
+        if change.kind == "update" and self._ui_queue:
+            _last_tid, last_job = self._ui_queue[-1]
+            if getattr(last_job, "change", None) == ("update", id(change.item)):
+                return  # that item's re-render is already queued
+        transcript = self.transcript
+
+        async def job() -> None:
+            if transcript.view is view:
+                await transcript.apply(change)
+                if (
+                    change.kind in ("add", "update")
+                    and isinstance(change.item, ToolCallItem)
+                    and change.item.status == "pending"
+                ):
+                    self.call_after_refresh(transcript.focus_pending_output)
+
+        job.change = (change.kind, id(change.item))  # type: ignore[attr-defined]
+        self._enqueue(view.thread_id, job)
+
+    # --- sidebar ----------------------------------------------------------------------------------
+    def _row(self, rec: ThreadRecord) -> SidebarRow:
+        view = self.workspace.views.get(rec.id)
+        assistant = self.assistant_names.get(rec.assistant_id or self.assistant_id or "", "")
+        return SidebarRow(
+            thread_id=rec.id,
+            title=rec.title or "New thread",
+            assistant=assistant or DEFAULT_ASSISTANT_NAME,
+            updated_at=rec.updated_at,
+            active=bool(view and view.active),
+            status=view.run.status if view and view.run else "",
+        )
+
+    def _refresh_sidebar(self) -> None:
+        assert self.store is not None
+        self.sidebar.set_rows([self._row(r) for r in self.store.threads(self.profile)])
+        if self.current:
+            self.sidebar.select(self.current)
+
+    def _update_row(self, thread_id: str, *, to_top: bool = False) -> None:
+        if self.store is None:
+            return
+        rec = self.store.get_thread(thread_id)
+        if rec is not None:
+            self.sidebar.upsert_row(self._row(rec), to_top=to_top)
+            if to_top and self.current:
+                self.sidebar.select(self.current)
+
+    # --- status bar -------------------------------------------------------------------------------
+    def _update_status(self) -> None:
+        view = self.workspace.views.get(self.current) if self.current else None
+        run = view.run if view else None
+        assistant_id = self._assistant_for(self.current)
+        model = (run.model if run and run.model else "") or self.assistant_models.get(
+            assistant_id or "", self.requested_model or ""
+        )
+        cancel_key = self.get_key_display(self._binding("spool.cancel")) or "esc"
+        self.status_bar.show(
+            StatusInfo(
+                connection=self.connection_state,
+                run=run,
+                model=model,
+                assistant=self.assistant_names.get(assistant_id or "", ""),
+                error=self.last_error,
+                note=self.banner,
+                cancel_key=cancel_key,
+            )
+        )
+
+    def _binding(self, binding_id: str) -> Binding:
+        for _key, binding in self._bindings:
+            if binding.id == binding_id:
+                return binding
+        return Binding("escape", "cancel_run", id=binding_id)
+
+    def _assistant_for(self, thread_id: str | None) -> str | None:
+        if thread_id and self.store is not None:
+            rec = self.store.get_thread(thread_id)
+            if rec is not None and rec.assistant_id:
+                return rec.assistant_id
+        return self.assistant_id
+
+    def _set_error(self, message: str | None, *, toast: bool = True) -> None:
+        self.last_error = message
+        if message and toast:
+            self.notify(message, title="Error", severity="error", timeout=8)
+        self._update_status()
+
+    # --- connecting ------------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        try:
+            client = await self.connection.connect()
+        except (ConnectionFailed, Exception) as exc:
+            self.connection_state = "offline"
+            self._set_error(f"Cannot connect: {describe_error(exc)}")
+            return
+        self.driver = RunDriver(client, clock=self.clock)
+        self.connection_state = "connected"
+        self._update_status()
+        try:
+            await self._ensure_assistant(client)
+            if not self.store or not self.store.threads(self.profile):
+                await self._create_thread(client)
+            elif self.current is None:
+                self._select_thread(self.sidebar.shown_ids[0])
+            else:
+                self._select_thread(self.current, force=True)
+        except Exception as exc:
+            self._set_error(describe_error(exc))
+        self._update_status()
+        self.ready.set()
+
+    async def _ensure_assistant(self, client: Any) -> None:
+        assert self.store is not None
+        import openai
+
+        if self.assistant_id:
+            try:
+                a = await client.beta.assistants.retrieve(self.assistant_id)
+                self._cache_assistant(a)
+                return
+            except openai.NotFoundError:
+                self.assistant_id = None
+        page = await client.beta.assistants.list(limit=100)
+        for a in page.data:
+            self._cache_assistant(a)
+        if page.data:
+            chosen = page.data[-1]  # the oldest on this page: usually the default one
+        else:
+            model = self.connection.default_model(self.requested_model)
+            chosen = await client.beta.assistants.create(
+                name=DEFAULT_ASSISTANT_NAME, model=model, instructions=DEFAULT_INSTRUCTIONS
+            )
+            self._cache_assistant(chosen)
+        self.assistant_id = chosen.id
+        self.store.set_setting(f"assistant.{self.profile}", chosen.id)
+
+    def _cache_assistant(self, a: Any) -> None:
+        assert self.store is not None
+        name = a.name or DEFAULT_ASSISTANT_NAME
+        self.assistant_names[a.id] = name
+        self.assistant_models[a.id] = a.model or ""
+        self.store.put_assistant(AssistantRecord(a.id, self.profile, name, a.model or ""))
+
+    async def _create_thread(self, client: Any) -> str:
+        assert self.store is not None
+        thread = await client.beta.threads.create()
+        rec = ThreadRecord(thread.id, self.profile, "", self.assistant_id)
+        self.store.add_thread(rec)
+        self._update_row(thread.id, to_top=True)
+        self._select_thread(thread.id)
+        return str(thread.id)
+
+    # --- opening threads ------------------------------------------------------------------------
+    def _select_thread(self, thread_id: str, *, load: bool = True, force: bool = False) -> None:
+        """Show a thread (and load it from the server the first time)."""
+        assert self.store is not None
+        if thread_id == self.current and not force:
+            return
+        if self.current is not None and self.current != thread_id:
+            self.store.set_draft(self.current, self.composer.text)
+        self.current = thread_id
+        self.store.set_setting(f"last_thread.{self.profile}", thread_id)
+        view = self.workspace.view(thread_id)
+        self.sidebar.select(thread_id)
+        self.composer.set_text(self.store.get_draft(thread_id))
+        transcript = self.transcript
+        name = self.assistant_names.get(self._assistant_for(thread_id) or "", "Assistant")
+        self._enqueue(thread_id, lambda: transcript.show(view, assistant_name=name))
+        self._update_status()
+        if load and self.driver is not None and not view.loaded and not view.loading:
+            self.run_worker(self._load_thread(view), group="load", exit_on_error=False)
+
+    async def _load_thread(self, view: ThreadView) -> None:
+        assert self.driver is not None
+        try:
+            active = await self.driver.load(view)
+        except RunError as exc:
+            self._set_error(str(exc))
+            return
+        if active is not None and not view.active:
+            self.run_worker(self._follow(view, active), group="run", exit_on_error=False)
+        self._update_status()
+
+    async def _follow(self, view: ThreadView, run: Any) -> None:
+        assert self.driver is not None
+        try:
+            outcome = await self.driver.poll(view, run)
+        except RunError as exc:
+            self._set_error(str(exc))
+            return
+        self._after_run(view, outcome.status, outcome.error, text=None)
+
+    @on(Sidebar.ThreadChosen)
+    def _thread_chosen(self, event: Sidebar.ThreadChosen) -> None:
+        self._select_thread(event.thread_id)
+        self.composer.focus()
+
+    @on(Sidebar.FilterLeft)
+    def _filter_left(self) -> None:
+        self.composer.focus()
+
+    @on(Transcript.NeedOlder)
+    def _need_older(self, event: Transcript.NeedOlder) -> None:
+        view = self.workspace.views.get(event.thread_id)
+        if view is not None and self.driver is not None:
+            self.run_worker(self._load_older(view), group="load", exit_on_error=False)
+
+    async def _load_older(self, view: ThreadView) -> None:
+        assert self.driver is not None
+        try:
+            await self.driver.load_older(view)
+        except RunError as exc:
+            self._set_error(str(exc))
+
+    # --- sending ----------------------------------------------------------------------------------
+    @on(Composer.Submitted)
+    def _submitted(self, event: Composer.Submitted) -> None:
+        event.stop()
+        self.send(event.text)
+
+    def send(self, text: str) -> bool:
+        """Send `text` to the current thread (returns False when it cannot be sent now)."""
+        if self.driver is None or self.current is None or self.store is None:
+            self.notify("Not connected yet: the text stays in the composer.", severity="warning")
+            return False
+        view = self.workspace.view(self.current)
+        if view.active:
+            msg = (
+                "Answer the pending tool call first."
+                if view.run and view.run.status == "requires_action"
+                else "A run is in progress on this thread (escape cancels it)."
+            )
+            self.notify(msg, severity="warning")
+            return False
+        assistant_id = self._assistant_for(self.current)
+        if assistant_id is None:
+            self.notify("No assistant yet.", severity="warning")
+            return False
+        thread_id = self.current
+        self.composer.set_text("")
+        self.store.set_draft(thread_id, "")
+        rec = self.store.get_thread(thread_id)
+        fields: dict[str, Any] = {}
+        if rec is not None and not rec.title:
+            fields["title"] = title_from(text)
+        self.store.update_thread(thread_id, touch=True, **fields)
+        self._update_row(thread_id, to_top=True)
+        self.last_error = None
+        self.run_worker(self._run_send(view, text, assistant_id), group="run", exit_on_error=False)
+        return True
+
+    async def _run_send(self, view: ThreadView, text: str, assistant_id: str) -> None:
+        assert self.driver is not None
+        try:
+            outcome = await self.driver.send(view, text, assistant_id)
+        except RunError as exc:
+            self._report_failure(view.thread_id, str(exc), text)
+            return
+        self._after_run(view, outcome.status, outcome.error, text=text)
+
+    def _after_run(
+        self, view: ThreadView, status: str, error: str | None, text: str | None
+    ) -> None:
+        if self.store is None:
+            return
+        tid = view.thread_id
+        if status in ("failed", "expired", "incomplete"):
+            self._report_failure(tid, f"Run {status}: {error or 'no reason given'}", text)
+        elif status == "requires_action" and tid == self.current:
+            self.notify("The assistant called a function: type its output below the call.")
+        reply = view.last_reply()
+        if reply:
+            self.store.update_thread(tid, touch=True, preview=" ".join(reply.split())[:120])
+        self._update_row(tid)
+        if tid == self.current:
+            self._update_status()
+
+    def _report_failure(self, thread_id: str, message: str, text: str | None) -> None:
+        """Toast + status line + the text back in the composer (or the thread's draft)."""
+        self._set_error(message)
+        if message.startswith("Server unreachable") and self.connection.base_url is None:
+            # The embedded server went away (e.g. the spool that started it quit): start or
+            # find another one; the text stays in the composer to be sent again.
+            self.action_reconnect(force=True)
+        if not text or self.store is None:
+            return
+        if thread_id == self.current:
+            if not self.composer.text.strip():
+                self.composer.set_text(text)
+        elif not self.store.get_draft(thread_id):
+            self.store.set_draft(thread_id, text)
+
+    # --- tool outputs ---------------------------------------------------------------------------
+    @on(ToolCallView.OutputGiven)
+    def _output_given(self, event: ToolCallView.OutputGiven) -> None:
+        event.stop()
+        if self.current is None or self.driver is None:
+            return
+        view = self.workspace.view(self.current)
+        outputs = self._outputs.setdefault(view.thread_id, {})
+        outputs[event.call_id] = event.output
+        pending = view.pending_tool_calls()
+        missing = [c for c in pending if c.id not in outputs]
+        if missing:
+            self.transcript.focus_pending_output()
+            return
+        given = {c.id: outputs[c.id] for c in pending}
+        self._outputs.pop(view.thread_id, None)
+        self.composer.focus()
+        self.run_worker(self._run_submit(view, given), group="run", exit_on_error=False)
+
+    async def _run_submit(self, view: ThreadView, outputs: dict[str, str]) -> None:
+        assert self.driver is not None
+        try:
+            outcome = await self.driver.submit_tool_outputs(view, outputs)
+        except RunError as exc:
+            self._report_failure(view.thread_id, str(exc), None)
+            return
+        self._after_run(view, outcome.status, outcome.error, text=None)
+
+    # --- actions ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("quit", "command_palette", "help"):
+            return True
+        # a modal is open: its own keys win
+        return not (len(self.screen_stack) > 1 and action in {a for _, a, _ in ACTIONS})
+
+    def action_new_thread(self) -> None:
+        """Create a new thread and open it."""
+        if self.driver is None:
+            self.notify("Not connected yet.", severity="warning")
+            return
+        self.run_worker(self._new_thread(), group="threads", exit_on_error=False)
+
+    async def _new_thread(self) -> None:
+        try:
+            await self._create_thread(self.connection.client)
+        except Exception as exc:
+            self._set_error(describe_error(exc))
+            return
+        self.composer.focus()
+
+    def _step_thread(self, step: int) -> None:
+        target = self.sidebar.neighbour(self.current, step)
+        if target is not None and target != self.current:
+            self._select_thread(target)
+
+    def action_prev_thread(self) -> None:
+        """Open the thread above in the list."""
+        self._step_thread(-1)
+
+    def action_next_thread(self) -> None:
+        """Open the thread below in the list."""
+        self._step_thread(1)
+
+    def action_filter_threads(self) -> None:
+        """Focus the filter box."""
+        self.sidebar.focus_filter()
+
+    def action_focus_composer(self) -> None:
+        """Focus the composer."""
+        self.composer.focus()
+
+    def action_rename_thread(self) -> None:
+        """Rename the current thread."""
+        if self.current is None or self.store is None:
+            return
+        rec = self.store.get_thread(self.current)
+        tid = self.current
+
+        def done(title: str | None) -> None:
+            if title and self.store is not None:
+                self.store.update_thread(tid, title=title[:TITLE_MAX])
+                self._update_row(tid)
+
+        self.push_screen(
+            RenameScreen(rec.title if rec else "", cursor_blink=self.cursor_blink), done
+        )
+
+    def action_delete_thread(self) -> None:
+        """Delete the current thread (on the server and from the index), after asking."""
+        if self.current is None or self.store is None:
+            return
+        rec = self.store.get_thread(self.current)
+        title = (rec.title if rec else "") or "New thread"
+        tid = self.current
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._delete_thread(tid), group="threads", exit_on_error=False)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Delete the thread “{title}”?\n\n"
+                "It is deleted on the server and removed from the thread list."
+            ),
+            done,
+        )
+
+    async def _delete_thread(self, thread_id: str) -> None:
+        assert self.store is not None
+        if self.driver is not None:
+            import openai
+
+            try:
+                await self.connection.client.beta.threads.delete(thread_id)
+            except openai.NotFoundError:
+                pass
+            except Exception as exc:
+                self._set_error(f"Could not delete: {describe_error(exc)}")
+                return
+        neighbour = self.sidebar.neighbour(thread_id, 1)
+        if neighbour == thread_id:
+            neighbour = self.sidebar.neighbour(thread_id, -1)
+        self.store.delete_thread(thread_id)
+        self.workspace.drop(thread_id)
+        self.sidebar.remove_row(thread_id)
+        if neighbour and neighbour != thread_id:
+            self._select_thread(neighbour)
+        elif self.driver is not None:
+            self.current = None
+            await self._create_thread(self.connection.client)
+        self.notify("Thread deleted.")
+
+    def action_cancel_run(self) -> None:
+        """Cancel the current thread's run."""
+        if self.current is None:
+            return
+        view = self.workspace.views.get(self.current)
+        if view is None or not view.active or self.driver is None:
+            return
+        self.run_worker(self._cancel(view), group="cancel", exit_on_error=False)
+
+    async def _cancel(self, view: ThreadView) -> None:
+        assert self.driver is not None
+        try:
+            await self.driver.cancel(view)
+        except RunError as exc:
+            self._set_error(str(exc))
+
+    def action_copy_reply(self) -> None:
+        """Copy the last assistant reply (OSC 52, and the system clipboard when there is one)."""
+        view = self.workspace.views.get(self.current or "")
+        text = view.last_reply() if view else None
+        if not text:
+            self.notify("No reply to copy yet.", severity="warning")
+            return
+        self.copy_to_clipboard(text)
+        self._copy_system(text)
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def _copy_system(self, text: str) -> None:
+        where = copy_with_pyperclip(text)
+        self.call_from_thread(self.notify, f"Copied the last reply ({where}).")
+
+    def action_help(self) -> None:
+        """Show every key and where spool keeps its files."""
+        from spool import config
+
+        keys = []
+        for binding_id, _action, desc in ACTIONS:
+            keys.append(KeyHelp(self._keys_for(binding_id), desc, binding_id))
+        keys += [
+            KeyHelp("enter", "Send the message (composer)", "—"),
+            KeyHelp("shift+enter, ctrl+j", "New line in the composer", "composer.newline"),
+            KeyHelp("enter (tool output)", "Send a function call's output", "—"),
+            KeyHelp("escape (filter box)", "Clear the filter", "sidebar.leave_filter"),
+        ]
+        paths = {
+            "Config file": str(config.config_file()),
+            "Data (index, server)": str(self.data_dir),
+            "Thread index": str(self.data_dir / "index.json"),
+            "User themes": str(config.config_dir() / "themes"),
+        }
+        notes = [
+            'Remap keys in the config file:  [keymap]  spool.new_thread = "ctrl+t"',
+            "Switch themes from the command palette (ctrl+p → theme).",
+        ]
+        self.push_screen(HelpScreen(keys, paths, notes))
+
+    def _keys_for(self, binding_id: str, default: str = "") -> str:
+        """The keys of a binding id: the config keymap's, else the declared ones."""
+        keys = (self.config.keymap or {}).get(binding_id)
+        if keys is None:
+            for b in self.BINDINGS:
+                if isinstance(b, Binding) and b.id == binding_id:
+                    keys = b.key
+                    break
+        return ", ".join(k.strip() for k in (keys or default).split(","))
+
+    def action_reconnect(self, force: bool = False) -> None:
+        """Retry connecting (after the server was unreachable)."""
+        if force and self.driver is not None:
+            self.driver = None
+            self.connection.server = None  # gone: do not try to stop it
+        if self.driver is None and self.should_connect:
+            self.connection_state = "connecting…"
+            if not force:
+                self.last_error = None
+            self._update_status()
+            self.run_worker(self._connect(), group="connect", exit_on_error=False)
+
+    def _save_draft(self) -> None:
+        if self.current is None or self.store is None or self._composer is None:
+            return
+        with contextlib.suppress(Exception):
+            self.store.set_draft(self.current, self._composer.text)
+
+    async def action_quit(self) -> None:
+        """Leave spool (runs keep going on the server)."""
+        self._save_draft()
+        self.exit(0)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+
+
+def title_from(text: str) -> str:
+    """The thread title for a first message: its first non-blank line, trimmed."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:TITLE_MAX]
+    return "New thread"
+
+
+def copy_with_pyperclip(text: str) -> str:
+    """Try the system clipboard (verified by reading back); say which clipboard got the text."""
+    try:
+        import os
+        import sys
+
+        import pyperclip
+
+        copy, paste = pyperclip.determine_clipboard()
+        if not copy:
+            return "terminal clipboard, OSC 52"
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            sys.stderr.flush()
+            os.dup2(devnull, 2)
+            copy(text)
+            ok = paste() == text
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        return "system clipboard" if ok else "terminal clipboard, OSC 52"
+    except Exception:
+        return "terminal clipboard, OSC 52"
+
+
+def run_tui(
+    *, data_dir: str | None = None, profile: str = "local", model: str | None = None
+) -> int:
+    """Entry point of `spool` without a subcommand: run the TUI until the user quits."""
+    from spool.config import data_dir as resolve_data_dir
+
+    app = SpoolApp(data_dir=resolve_data_dir(data_dir), profile=profile, model=model)
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

@@ -1,0 +1,326 @@
+"""One message of the transcript, and the streaming Markdown renderer of assistant replies.
+
+`StreamingMarkdown` renders a growing Markdown text without re-rendering it all per token:
+
+* deltas are batched: a flush runs at most every `FLUSH_S` (80 ms), whatever the token rate;
+* finished top-level blocks are *frozen*: every block before the last one (as markdown-it sees
+  the not-yet-frozen text) moves into its own leaf widget that is never touched again;
+* only the growing tail (normally the last block) is re-rendered.
+
+Blocks are rendered with Rich's Markdown into leaf widgets (`MarkdownChunk`), not with
+`textual.widgets.Markdown` (a container with one widget per block): Textual re-arranges every
+widget on each reflow, so a leaf per chunk keeps each flush's cost bounded by the size of the last
+block, not by the size of the reply.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.widgets import Static
+
+from spool.client.view_model import MessageItem
+
+# A non-scrolling widget's virtual size changes with its size, right after a reflow; Textual's
+# default `virtual_size` reactive then asks for a second, useless reflow. The widgets below never
+# scroll, so theirs does not (this halves the layout work per streaming flush).
+_QUIET_VIRTUAL_SIZE: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+FLUSH_S = 0.1
+CODE_THEME = "monokai"
+MERGE_CHARS = 2000
+
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported on first use: not needed for the first frame
+
+    return MarkdownIt("gfm-like")
+
+
+def finished_prefix_length(text: str) -> int:
+    """Length of the prefix of `text` made of finished top-level Markdown blocks.
+
+    Every top-level block but the last is finished: later text can only extend the last one.
+    """
+    if "\n" not in text:
+        return 0
+    tokens = _parser().parse(text)
+    starts = [
+        t.map[0] for t in tokens if t.level == 0 and t.map is not None and t.nesting in (0, 1)
+    ]
+    if len(starts) < 2:
+        return 0
+    last_start = starts[-1]
+    if last_start == 0:
+        return 0
+    offset = 0
+    for _ in range(last_start):
+        nl = text.find("\n", offset)
+        if nl < 0:
+            return 0
+        offset = nl + 1
+    return offset
+
+
+def warm_up() -> None:
+    """Import and exercise the Markdown and syntax-highlighting code once (call it in a thread
+    after the first frame), so the first streamed reply does not stall on imports."""
+    from rich.console import Console
+
+    finished_prefix_length("# warm\n\nup\n")
+    console = Console(width=80, file=open(os.devnull, "w"), color_system="truecolor")  # noqa: SIM115
+    from rich.markdown import Markdown as RichMarkdown
+
+    sample = "# T\n\n*a* **b** `c`\n\n- x\n1. y\n\n> q\n\n```python\nprint('x')\n```\n\n| a |\n|---|\n| 1 |\n"
+    console.print(RichMarkdown(sample, code_theme=CODE_THEME))
+    console.file.close()
+
+
+class MarkdownChunk(Static):
+    """A leaf widget showing a piece of Markdown (rendered once with Rich, height cached).
+
+    Leaves keep Textual's layout cheap: a reflow costs one cached height per chunk, where a
+    `textual.widgets.Markdown` is a container with a widget per block (and per list item).
+    """
+
+    virtual_size = _QUIET_VIRTUAL_SIZE
+
+    DEFAULT_CSS = """
+    MarkdownChunk { height: auto; padding: 0 1; margin: 0 0 1 0; }
+    MarkdownChunk.tail { margin: 0; }
+    """
+
+    def __init__(
+        self, source: str = "", *, header: Text | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(classes=classes)
+        self.source = source
+        self.header = header
+        self._set(source)
+
+    def _set(self, source: str) -> None:
+        from rich.markdown import Markdown as RichMarkdown
+
+        self.source = source
+        body: RenderableType = (
+            RichMarkdown(source, code_theme=CODE_THEME, hyperlinks=False) if source.strip() else ""
+        )
+        self.update(Group(self.header, body) if self.header is not None else body)
+
+    def set_source(self, source: str) -> None:
+        """Show new Markdown."""
+        if source != self.source:
+            self._set(source)
+
+
+class StreamingMarkdown(Vertical):
+    """Markdown that can grow cheaply: frozen finished blocks plus one live tail."""
+
+    virtual_size = _QUIET_VIRTUAL_SIZE
+
+    DEFAULT_CSS = """
+    StreamingMarkdown { height: auto; }
+    """
+
+    def __init__(self, text: str = "", *, streaming: bool = False) -> None:
+        super().__init__()
+        self._target = text
+        self._streaming = streaming
+        self._frozen_len = 0  # chars of _target already in frozen widgets
+        self._frozen_src = ""  # that prefix itself
+        self._tail_text = ""  # what the tail widget currently shows
+        self._flush_pending = False
+        self._flushing = False
+        self._tail: MarkdownChunk | None = None
+        self._last_frozen: MarkdownChunk | None = None
+        self.flushes = 0  # for benchmarks
+
+    @property
+    def text(self) -> str:
+        return self._target
+
+    @property
+    def settled(self) -> bool:
+        """Whether everything set so far is rendered."""
+        return (
+            self._frozen_len + len(self._tail_text) == len(self._target)
+            and not self._flushing
+            and not self._flush_pending
+        )
+
+    def compose(self) -> ComposeResult:
+        if self._streaming:
+            self._frozen_len = finished_prefix_length(self._target)
+            self._frozen_src = self._target[: self._frozen_len]
+            if self._frozen_len:
+                self._last_frozen = MarkdownChunk(self._frozen_src.rstrip("\n"), classes="frozen")
+                yield self._last_frozen
+        self._tail_text = self._target[self._frozen_len :]
+        self._tail = MarkdownChunk(self._tail_text, classes="tail")
+        yield self._tail
+
+    def set_text(self, text: str, *, streaming: bool) -> None:
+        """New full text (usually the old text plus a delta); renders within FLUSH_S."""
+        self._target = text
+        was_streaming = self._streaming
+        self._streaming = streaming
+        if not streaming and was_streaming:
+            self._flush_pending = False  # do not wait for the batching timer: finish now
+            self._schedule(0)
+        else:
+            self._schedule(FLUSH_S)
+
+    def _schedule(self, delay: float) -> None:
+        if self._flush_pending:
+            return
+        self._flush_pending = True
+        if delay <= 0:
+            self.call_later(self._flush)
+        else:
+            self.set_timer(delay, self._flush)
+
+    async def _flush(self) -> None:
+        self._flush_pending = False
+        if self._flushing or self._tail is None or not self.is_attached:
+            self._schedule(FLUSH_S)
+            return
+        self._flushing = True
+        try:
+            await self._render_target()
+        finally:
+            self._flushing = False
+        if self._frozen_len + len(self._tail_text) != len(self._target):
+            self._schedule(FLUSH_S)
+
+    async def _render_target(self) -> None:
+        target = self._target
+        tail = self._tail
+        assert tail is not None
+        if not target.startswith(self._frozen_src):
+            # Text was replaced (not appended): start over.
+            await self.remove_children(".frozen")
+            self._last_frozen = None
+            self._frozen_len = 0
+            self._frozen_src = ""
+        live = target[self._frozen_len :]
+        cut = finished_prefix_length(live) if self._streaming else 0
+        self.flushes += 1
+        if cut:
+            # Finished blocks join the last frozen leaf (up to MERGE_CHARS) or start a new one;
+            # few leaves keep every reflow cheap, a size cap keeps each re-render cheap.
+            finished = live[:cut].rstrip("\n")
+            last = self._last_frozen
+            if last is not None and len(last.source) + len(finished) < MERGE_CHARS:
+                last.set_source(f"{last.source}\n\n{finished}")
+            else:
+                self._last_frozen = MarkdownChunk(finished, classes="frozen")
+                await self.mount(self._last_frozen, before=tail)
+            self._frozen_len += cut
+            self._frozen_src = target[: self._frozen_len]
+            live = live[cut:]
+        self._tail_text = live
+        tail.set_source(live)
+
+
+class MessageView(Vertical):
+    """A user message (plain text) or an assistant message (Markdown).
+
+    A finished message is a single leaf widget (cheap to lay out in long transcripts); a streaming
+    assistant message is a name line plus a `StreamingMarkdown`.
+    """
+
+    virtual_size = _QUIET_VIRTUAL_SIZE
+
+    DEFAULT_CSS = """
+    MessageView { height: auto; margin: 0 0 1 0; padding: 0 0 0 1; }
+    MessageView .who { text-style: bold; height: 1; padding: 0 1; }
+    MessageView.user { border-left: outer $primary; }
+    MessageView.user .who { color: $primary; }
+    MessageView .body { padding: 0 1; }
+    MessageView.assistant { border-left: outer $success; }
+    MessageView.assistant .who { color: $success; }
+    MessageView.-incomplete { border-left: outer $warning; }
+    """
+
+    def __init__(self, item: MessageItem, *, assistant_name: str = "Assistant") -> None:
+        super().__init__(classes=item.role)
+        self.item = item
+        self.assistant_name = assistant_name
+        self._shown_text = item.text
+        self._body: Static | StreamingMarkdown | MarkdownChunk | None = None
+
+    def _who(self) -> Text:
+        theme = self.app.current_theme
+        user = self.item.role == "user"
+        colour = (theme.primary if user else theme.success) or ""
+        return Text("You" if user else self.assistant_name, style=f"bold {colour}".strip())
+
+    def _user_text(self) -> Text:
+        return Text.assemble(self._who(), "\n", self.item.text)
+
+    def compose(self) -> ComposeResult:
+        if self.item.role == "user":
+            self._body = Static(self._user_text(), classes="body")
+        elif self.item.streaming:
+            yield Static(self._who(), classes="who")
+            self._body = StreamingMarkdown(self.item.text, streaming=True)
+        else:
+            self._body = MarkdownChunk(self.item.text, header=self._who(), classes="body")
+        yield self._body
+        self.set_class(self.item.status == "incomplete", "-incomplete")
+
+    def refresh_item(self) -> None:
+        """Re-render after the item changed (text delta, status)."""
+        self.set_class(self.item.status == "incomplete", "-incomplete")
+        body = self._body
+        if body is None:
+            return
+        if isinstance(body, StreamingMarkdown):
+            body.set_text(self.item.text, streaming=self.item.streaming)
+        elif isinstance(body, MarkdownChunk):
+            body.set_source(self.item.text)
+        elif self.item.text != self._shown_text:
+            self._shown_text = self.item.text
+            body.update(self._user_text())
+
+    @property
+    def markdown(self) -> StreamingMarkdown | None:
+        """The streaming renderer (None for messages that were complete when shown)."""
+        return self._body if isinstance(self._body, StreamingMarkdown) else None
+
+    @property
+    def shown_text(self) -> str:
+        """The text this widget renders."""
+        body = self._body
+        if isinstance(body, StreamingMarkdown):
+            return body.text
+        if isinstance(body, MarkdownChunk):
+            return body.source
+        return self._shown_text
+
+
+class NoticeView(Static):
+    """A one-line notice (failed/cancelled/incomplete/expired run, error)."""
+
+    DEFAULT_CSS = """
+    NoticeView { height: auto; margin: 0 0 1 0; padding: 0 1; }
+    NoticeView.failed, NoticeView.error, NoticeView.expired { color: $error; text-style: bold; }
+    NoticeView.cancelled, NoticeView.incomplete { color: $warning; text-style: bold; }
+    """
+
+    def __init__(self, kind: str, text: str) -> None:
+        mark = {"cancelled": "⊘", "incomplete": "◐", "info": "ℹ"}.get(kind, "✖")
+        super().__init__(Text(f"{mark} {text}"), classes=kind)
