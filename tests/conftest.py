@@ -219,7 +219,11 @@ class SpecValidator:
         """Raise jsonschema.ValidationError when `obj` does not match the named schema."""
         if schema_name.startswith("List") and isinstance(obj, dict) and not obj.get("data"):
             # Empty lists carry null first_id/last_id (the API did that; the spec says string).
-            obj = {**obj, "first_id": obj.get("first_id") or "", "last_id": obj.get("last_id") or ""}
+            obj = {
+                **obj,
+                "first_id": obj.get("first_id") or "",
+                "last_id": obj.get("last_id") or "",
+            }
         self.validator(schema_name).validate(obj)
 
     def validate_event(self, event: str, data: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -23,6 +24,8 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     """
     ctx.ensure_object(dict)
     ctx.obj["data_dir"] = data_dir
+    ctx.obj["profile"] = profile
+    ctx.obj["model"] = model
     if ctx.invoked_subcommand is not None:
         return
     try:
@@ -105,6 +108,213 @@ def locate(ctx: click.Context, what: str) -> None:
         click.echo(config.data_dir(ctx.obj.get("data_dir")))
     else:
         click.echo(config.config_dir() / "themes")
+
+
+# --- one-shot client commands (`ask`, `export`, `threads`) -----------------------------------
+def _resolve(ctx: click.Context, data_dir: str | None, profile: str | None) -> tuple[Any, str]:
+    """The data dir and profile of a client command (its own options, else the group's)."""
+    from spool.config import data_dir as resolve_data_dir
+
+    obj = ctx.obj or {}
+    return resolve_data_dir(data_dir or obj.get("data_dir")), profile or obj.get(
+        "profile"
+    ) or "local"
+
+
+def _run_command(name: str, coro: Any) -> Any:
+    """Run a client coroutine; CommandError and SDK errors become `spool NAME: ...` + exit."""
+    import asyncio
+    import contextlib
+
+    from spool.client.ask import CommandError
+    from spool.client.connection import describe_error
+
+    try:
+        return asyncio.run(coro)
+    except CommandError as exc:
+        click.echo(f"spool {name}: {exc}", err=True)
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        click.echo(f"spool {name}: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:  # `spool ask ... | head`: the reader left
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:
+        import openai
+
+        if isinstance(exc, openai.OpenAIError):
+            click.echo(f"spool {name}: {describe_error(exc)}", err=True)
+            sys.exit(1)
+        raise
+
+
+def _client_options(f: Any) -> Any:
+    f = click.option("--profile", default=None, help="Connection profile (default: local).")(f)
+    f = click.option(
+        "--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory."
+    )(f)
+    return f
+
+
+@main.command()
+@click.argument("question")
+@click.option("--thread", "thread_id", default=None, help="Continue this thread.")
+@click.option("--new", "new", is_flag=True, help="Start a new thread.")
+@click.option("--assistant", default=None, help="Assistant name or id.")
+@click.option("--model", default=None, help="Model for this run (and a new default assistant).")
+@_client_options
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    thread_id: str | None,
+    new: bool,
+    assistant: str | None,
+    model: str | None,
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Ask a question and stream the reply to stdout.
+
+    QUESTION "-" reads the question from stdin. Continues the last thread of the index unless --thread or --new is given; the thread is
+    saved in the index. Exits 1 when the run does not complete (the reason goes to stderr).
+    Function calls are answered from the local tool registry (tools.py in the config dir,
+    `spool.tools` entry points).
+    """
+    if thread_id and new:
+        raise click.UsageError("--thread and --new exclude each other")
+    if question == "-":
+        question = sys.stdin.read()
+    question = question.strip()
+    if not question:
+        raise click.UsageError("the question is empty")
+    from spool.client.ask import AskRequest
+    from spool.client.ask import ask as run_ask
+
+    directory, profile_name = _resolve(ctx, data_dir, profile)
+    request = AskRequest(
+        question=question,
+        data_dir=directory,
+        profile=profile_name,
+        thread_id=thread_id,
+        new=new,
+        assistant=assistant,
+        model=model or (ctx.obj or {}).get("model"),
+    )
+    sys.exit(_run_command("ask", run_ask(request, sys.stdout, sys.stderr)))
+
+
+@main.command()
+@click.argument("thread_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json"]),
+    default="md",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write here.")
+@_client_options
+@click.pass_context
+def export(
+    ctx: click.Context,
+    thread_id: str,
+    fmt: str,
+    output: str | None,
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Export a thread (messages, tool calls, runs) as Markdown or JSON."""
+    directory, profile_name = _resolve(ctx, data_dir, profile)
+
+    async def go() -> str:
+        import contextlib
+
+        import openai
+
+        from spool.client.ask import CommandError, connection_for
+        from spool.client.connection import ConnectionFailed
+        from spool.client.export import export_thread
+        from spool.store import Store
+
+        title = None
+        with contextlib.suppress(Exception):
+            store = Store(directory, read_only=True)
+            try:
+                rec = store.get_thread(thread_id)
+                title = rec.title if rec else None
+            finally:
+                store.close()
+        connection = connection_for(profile_name, directory)
+        try:
+            try:
+                client = await connection.connect()
+            except ConnectionFailed as exc:
+                raise CommandError(f"cannot connect: {exc}") from exc
+            try:
+                return await export_thread(client, thread_id, fmt, title=title)
+            except openai.NotFoundError:
+                raise CommandError(
+                    f"no thread {thread_id} on the {profile_name!r} server"
+                ) from None
+        finally:
+            await connection.close()
+
+    text = _run_command("export", go())
+    if output and output != "-":
+        from pathlib import Path
+
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.group()
+def threads() -> None:
+    """List the thread index, or add a thread from the server."""
+
+
+@threads.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Threads of every profile.")
+@_client_options
+@click.pass_context
+def threads_list(
+    ctx: click.Context, show_all: bool, profile: str | None, data_dir: str | None
+) -> None:
+    """Print the saved threads (id, title, last update), newest first."""
+    from spool.client.ask import format_record_time
+    from spool.store import Store
+
+    directory, profile_name = _resolve(ctx, data_dir, profile)
+    store = Store(directory, read_only=True)
+    try:
+        for warning in store.warnings:
+            click.echo(f"spool threads list: {warning}", err=True)
+        records = store.threads(None if show_all else profile_name)
+    finally:
+        store.close()
+    for rec in records:
+        title = rec.title or "New thread"
+        extra = f"\t[{rec.profile}]" if show_all else ""
+        click.echo(f"{rec.id}\t{title}\t{format_record_time(rec.updated_at)}{extra}")
+
+
+@threads.command("add")
+@click.argument("thread_id")
+@_client_options
+@click.pass_context
+def threads_add(
+    ctx: click.Context, thread_id: str, profile: str | None, data_dir: str | None
+) -> None:
+    """Add a thread of the server to the index (fetches its title)."""
+    from spool.client.ask import import_thread
+
+    directory, profile_name = _resolve(ctx, data_dir, profile)
+    rec = _run_command("threads add", import_thread(profile_name, directory, thread_id, sys.stderr))
+    click.echo(f"added {rec.id}: {rec.title or 'New thread'}")
 
 
 if __name__ == "__main__":  # pragma: no cover
