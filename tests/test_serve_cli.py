@@ -62,9 +62,11 @@ def test_keyless_server_generates_a_private_key_and_handshake(keyless_server) ->
     key = key_file.read_text().strip()
     with openai.OpenAI(base_url=url, api_key=key, max_retries=0) as client:
         assert any(m.id == "echo" for m in client.models.list().data)
-    with openai.OpenAI(base_url=url, api_key="wrong", max_retries=0) as client:
-        with pytest.raises(openai.AuthenticationError):
-            client.models.list()
+    with (
+        openai.OpenAI(base_url=url, api_key="wrong", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        client.models.list()
     proc.terminate()
     proc.wait(10)
     assert not (data / "server.json").exists()
