@@ -406,6 +406,14 @@ class Store:
                 record.to_doc(), (q.id == record.id) & (q.profile == record.profile)
             )
 
+    def delete_assistant(self, assistant_id: str, profile: str) -> None:
+        """Forget a cached assistant (deleted on the server)."""
+        from tinydb import Query
+
+        with self._locked():
+            q = Query()
+            self._assistants.remove((q.id == assistant_id) & (q.profile == profile))
+
     # --- settings and drafts -------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
         """A setting (theme, last thread per profile, …)."""

@@ -11,6 +11,7 @@ from spool.client.view_model import ToolCallItem
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen
 from spool.tui.screens.rename import RenameScreen
+from spool.tui.screens.tool_outputs import ToolOutputsScreen
 from spool.tui.widgets.message import MessageView, NoticeView
 from spool.tui.widgets.tool_call import ToolCallView
 
@@ -183,10 +184,11 @@ async def test_requires_action_prompt(isolated_dirs: Path) -> None:
         assert len(calls) == 1 and calls[0].name == "get_weather"
         assert json.loads(calls[0].arguments) == {"city": "Paris"}
         widget = app.transcript.query_one(ToolCallView)
+        # the tool outputs dialog opens with its output field focused
+        await wait_until(lambda: isinstance(app.screen, ToolOutputsScreen), what="dialog")
         await wait_until(lambda: app.focused is not None and "output" in app.focused.classes)
         # sending a message now is refused, politely
         assert not app.send("another")
-        app.focused.focus()
         await pilot.press(*"sunny", "enter")
         assert await run_ended(app) == "completed"
         assert texts(view(app))[-1] == ("assistant", "get_weather returned: sunny")
@@ -247,14 +249,20 @@ async def test_help_and_palette(isolated_dirs: Path) -> None:
         await wait_until(lambda: len(app.sidebar.shown_ids) == 2, what="palette new thread")
 
 
-async def test_copy_last_reply(isolated_dirs: Path) -> None:
+async def test_copy_last_reply(isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyperclip
+
+    def no_clipboard(text: str) -> None:
+        raise pyperclip.PyperclipException("Pyperclip could not find a copy/paste mechanism")
+
+    monkeypatch.setattr(pyperclip, "determine_clipboard", lambda: (no_clipboard, no_clipboard))
     app = make_app(isolated_dirs / "data")
     async with app.run_test(size=SIZE) as pilot:
         await ready(app)
         await type_and_send(pilot, "copy me")
         assert await run_ended(app) == "completed"
         await pilot.press("ctrl+y")
-        assert app.clipboard == "You said: copy me"
+        await wait_until(lambda: app.clipboard == "You said: copy me", what="OSC 52 copy")
 
 
 async def test_keymap_remaps_binding(isolated_dirs: Path) -> None:

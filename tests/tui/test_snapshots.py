@@ -86,8 +86,16 @@ def test_markdown_reply_with_code(snap_compare: Any, isolated_dirs: Path) -> Non
         await type_and_send(pilot, MARKDOWN_MESSAGE)
         assert await run_ended(app) == "completed"
         await app.wait_for_ui()
+        from spool.tui.widgets.message import MessageView
+
+        await wait_until(
+            lambda: all(
+                w.markdown is None or w.markdown.settled for w in app.transcript.query(MessageView)
+            ),
+            what="reply rendered",
+        )
         await pilot.pause(0.3)
-        app.composer.blur()
+        app.set_focus(None)  # (blur would focus the last message)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -125,7 +133,7 @@ def test_mid_stream(snap_compare: Any, isolated_dirs: Path) -> None:
             v.updated(reply)
         await app.wait_for_ui()
         await pilot.pause(0.3)
-        app.composer.blur()
+        app.set_focus(None)  # (blur would focus the last message)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spool.client.connection import describe_error
+from spool.client.run_options import RunOptions
 from spool.client.view_model import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -186,8 +187,9 @@ class RunDriver:
         *,
         model: str | None = None,
         tools: list[dict[str, Any]] | None = None,
+        options: RunOptions | None = None,
     ) -> RunOutcome:
-        """Post the user message and stream a run; raises RunError."""
+        """Post the user message and stream a run (with `options`); raises RunError."""
         user = MessageItem(new_local_id("user"), "user", text, created_at=self.clock())
         view.add(user)
         view.run = RunState(status="queued", started_at=self.clock(), assistant_id=assistant_id)
@@ -203,6 +205,8 @@ class RunDriver:
             kwargs["model"] = model
         if tools is not None:
             kwargs["tools"] = tools
+        if options is not None:
+            kwargs.update(options.to_kwargs())
         try:
             stream = self.threads.runs.stream(**kwargs)
         except Exception as exc:
@@ -417,8 +421,12 @@ class RunDriver:
                         if text != item.text or item.status != message.status:
                             item.text, item.status = text, message.status or item.status
                             view.updated(item)
-                if current.status != state.status or current.status not in ACTIVE_STATUSES:
-                    await self._apply_run_event(view, current)
+                if (
+                    current.status != state.status
+                    or current.status not in ACTIVE_STATUSES
+                    or (current.status == "requires_action" and not view.pending_tool_calls())
+                ):
+                    await self._apply_run_event(view, current)  # (also lists pending calls)
                 if current.status not in ACTIVE_STATUSES or current.status == "requires_action":
                     return RunOutcome(current.status, state.error)
                 await asyncio.sleep(POLL_INTERVAL_S)

@@ -48,6 +48,7 @@ class ToolCallItem:
     output: str | None = None
     status: str = "in_progress"  # in_progress | pending (needs output) | submitted | completed
     run_id: str | None = None
+    answered_by: str | None = None  # "local tool" when the tool registry gave the output
 
     @property
     def pretty_arguments(self) -> str:

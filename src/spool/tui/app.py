@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -24,18 +24,22 @@ from textual.widgets import Input
 
 from spool.client.connection import Connection, ConnectionFailed, describe_error
 from spool.client.runs import RunDriver, RunError
-from spool.client.view_model import Change, ThreadView, ToolCallItem, Workspace
+from spool.client.view_model import Change, ThreadView, Workspace
 from spool.store import AssistantRecord, Store, ThreadRecord
+from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, modal_key_help
 from spool.tui.commands import SpoolCommands
+from spool.tui.heap import settle_heap
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen, KeyHelp
 from spool.tui.screens.rename import RenameScreen
+from spool.tui.themes import semantic_defaults
+from spool.tui.theming import register_spool_themes, report_theme_problems
 from spool.tui.widgets.composer import Composer
 from spool.tui.widgets.message import warm_up
 from spool.tui.widgets.sidebar import Sidebar, SidebarRow
 from spool.tui.widgets.status_bar import StatusBar, StatusInfo
-from spool.tui.widgets.tool_call import ToolCallView
 from spool.tui.widgets.transcript import Transcript
+from spool.tui.workflows import WorkflowsMixin, extra_key_help
 
 DEFAULT_ASSISTANT_NAME = "Assistant"
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
@@ -50,7 +54,12 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
     ("spool.cancel", "cancel_run", "Cancel the run"),
-    ("spool.copy_reply", "copy_reply", "Copy the last reply"),
+    ("spool.copy_reply", "copy_reply", "Copy the focused message or the last reply"),
+    ("spool.copy_code", "copy_code", "Copy a code block (again: the next one)"),
+    ("spool.tool_outputs", "tool_outputs", "Answer pending function calls (tool outputs)"),
+    ("spool.inspect_run", "inspect_run", "Inspect the run (steps, usage, timings)"),
+    ("spool.export", "export_thread", "Export the thread (Markdown or JSON)"),
+    *ASSISTANT_ACTIONS,  # assistants, run options, theme (spool.tui.assistant_actions)
     ("spool.help", "help", "Help: keys and paths"),
     ("spool.palette", "command_palette", "Command palette"),
     ("spool.focus_composer", "focus_composer", "Focus the composer"),
@@ -58,7 +67,7 @@ ACTIONS: list[tuple[str, str, str]] = [
 ]
 
 
-class SpoolApp(App[int]):
+class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
     """The spool chat client."""
 
     CSS_PATH = Path(__file__).parent / "app.tcss"
@@ -75,6 +84,14 @@ class SpoolApp(App[int]):
         Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
         Binding("escape", "cancel_run", "Cancel run", id="spool.cancel"),
         Binding("ctrl+y", "copy_reply", "Copy reply", id="spool.copy_reply", priority=True),
+        Binding("ctrl+g", "copy_code", "Copy code", id="spool.copy_code"),
+        Binding("ctrl+o", "tool_outputs", "Tool outputs", id="spool.tool_outputs"),
+        Binding("f3", "inspect_run", "Inspect run", id="spool.inspect_run"),
+        Binding("ctrl+s", "export_thread", "Export", id="spool.export"),
+        Binding("f4", "pick_assistant", "Assistant", id="spool.assistants"),
+        Binding("f8", "edit_assistant", "Edit assistant", id="spool.edit_assistant"),
+        Binding("f9", "run_options", "Run options", id="spool.run_options"),
+        Binding("ctrl+t", "pick_theme", "Theme", id="spool.theme"),
         Binding("f1", "help", "Help", id="spool.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="spool.palette", priority=True),
         Binding("ctrl+l", "focus_composer", "Composer", id="spool.focus_composer", show=False),
@@ -130,8 +147,8 @@ class SpoolApp(App[int]):
         self.ready = asyncio.Event()  # set when connected and the first thread is open
         self._ui_queue: deque[tuple[str | None, Callable[[], Awaitable[None]]]] = deque()
         self._ui_wake = asyncio.Event()
-        self._outputs: dict[str, dict[str, str]] = {}
         self._composer: Composer | None = None
+        self.theme_problems = register_spool_themes(self)  # toasted once, on mount
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
 
@@ -173,6 +190,7 @@ class SpoolApp(App[int]):
         theme = self.store.get_setting("theme") or self.config.theme
         if theme and theme in self.available_themes:
             self.theme = theme
+        report_theme_problems(self, self.theme_problems)
         for rec in self.store.assistants(self.profile):
             self.assistant_names[rec.id] = rec.name
             self.assistant_models[rec.id] = rec.model
@@ -191,6 +209,7 @@ class SpoolApp(App[int]):
 
     def _after_first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()
+        self.load_tool_registry()
         if self.should_connect and not self.unknown_profile:
             self.run_worker(self._connect(), group="connect", exit_on_error=False)
         self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
@@ -205,6 +224,10 @@ class SpoolApp(App[int]):
     def watch_theme(self, theme: str) -> None:
         if self.store is not None:
             self.store.set_setting("theme", theme)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """`$role-*` / `$status-*` for every theme (Textual's own too), from its colours."""
+        return {**super().get_theme_variable_defaults(), **semantic_defaults(self.current_theme)}
 
     # --- the UI queue: transcript changes are rendered in order, one at a time --------------
     def _enqueue(self, thread_id: str | None, job: Callable[[], Awaitable[None]]) -> None:
@@ -247,12 +270,6 @@ class SpoolApp(App[int]):
         async def job() -> None:
             if transcript.view is view:
                 await transcript.apply(change)
-                if (
-                    change.kind in ("add", "update")
-                    and isinstance(change.item, ToolCallItem)
-                    and change.item.status == "pending"
-                ):
-                    self.call_after_refresh(transcript.focus_pending_output)
 
         job.change = (change.kind, id(change.item))  # type: ignore[attr-defined]
         self._enqueue(view.thread_id, job)
@@ -302,6 +319,7 @@ class SpoolApp(App[int]):
                 assistant=self.assistant_names.get(assistant_id or "", ""),
                 error=self.last_error,
                 note=self.banner,
+                options=self.options_summary(),
                 cancel_key=cancel_key,
             )
         )
@@ -348,6 +366,7 @@ class SpoolApp(App[int]):
             self._set_error(describe_error(exc))
         self._update_status()
         self.ready.set()
+        self.call_after_refresh(settle_heap)
 
     async def _ensure_assistant(self, client: Any) -> None:
         assert self.store is not None
@@ -466,7 +485,7 @@ class SpoolApp(App[int]):
         view = self.workspace.view(self.current)
         if view.active:
             msg = (
-                "Answer the pending tool call first."
+                f"Answer the pending tool call first ({self._keys_for('spool.tool_outputs')})."
                 if view.run and view.run.status == "requires_action"
                 else "A run is in progress on this thread (escape cancels it)."
             )
@@ -492,7 +511,9 @@ class SpoolApp(App[int]):
     async def _run_send(self, view: ThreadView, text: str, assistant_id: str) -> None:
         assert self.driver is not None
         try:
-            outcome = await self.driver.send(view, text, assistant_id)
+            outcome = await self.driver.send(
+                view, text, assistant_id, options=self.run_options_for(view.thread_id)
+            )
         except RunError as exc:
             self._report_failure(view.thread_id, str(exc), text)
             return
@@ -501,13 +522,14 @@ class SpoolApp(App[int]):
     def _after_run(
         self, view: ThreadView, status: str, error: str | None, text: str | None
     ) -> None:
+        self.call_after_refresh(settle_heap)
         if self.store is None:
             return
         tid = view.thread_id
         if status in ("failed", "expired", "incomplete"):
             self._report_failure(tid, f"Run {status}: {error or 'no reason given'}", text)
-        elif status == "requires_action" and tid == self.current:
-            self.notify("The assistant called a function: type its output below the call.")
+        elif status == "requires_action":
+            self.handle_requires_action(view)  # local tools, else the tool outputs dialog
         reply = view.last_reply()
         if reply:
             self.store.update_thread(tid, touch=True, preview=" ".join(reply.split())[:120])
@@ -530,25 +552,7 @@ class SpoolApp(App[int]):
         elif not self.store.get_draft(thread_id):
             self.store.set_draft(thread_id, text)
 
-    # --- tool outputs ---------------------------------------------------------------------------
-    @on(ToolCallView.OutputGiven)
-    def _output_given(self, event: ToolCallView.OutputGiven) -> None:
-        event.stop()
-        if self.current is None or self.driver is None:
-            return
-        view = self.workspace.view(self.current)
-        outputs = self._outputs.setdefault(view.thread_id, {})
-        outputs[event.call_id] = event.output
-        pending = view.pending_tool_calls()
-        missing = [c for c in pending if c.id not in outputs]
-        if missing:
-            self.transcript.focus_pending_output()
-            return
-        given = {c.id: outputs[c.id] for c in pending}
-        self._outputs.pop(view.thread_id, None)
-        self.composer.focus()
-        self.run_worker(self._run_submit(view, given), group="run", exit_on_error=False)
-
+    # --- tool outputs (the dialog and the local tools: spool.tui.workflows) -------------------
     async def _run_submit(self, view: ThreadView, outputs: dict[str, str]) -> None:
         assert self.driver is not None
         try:
@@ -673,25 +677,18 @@ class SpoolApp(App[int]):
 
     async def _cancel(self, view: ThreadView) -> None:
         assert self.driver is not None
+        waiting = view.run is not None and view.run.status == "requires_action"
         try:
             await self.driver.cancel(view)
         except RunError as exc:
             self._set_error(str(exc))
+            return
+        if waiting:  # no stream is open to report the end: follow the run to it
+            await self._follow(view, None)
 
     def action_copy_reply(self) -> None:
-        """Copy the last assistant reply (OSC 52, and the system clipboard when there is one)."""
-        view = self.workspace.views.get(self.current or "")
-        text = view.last_reply() if view else None
-        if not text:
-            self.notify("No reply to copy yet.", severity="warning")
-            return
-        self.copy_to_clipboard(text)
-        self._copy_system(text)
-
-    @work(thread=True, group="clipboard", exit_on_error=False)
-    def _copy_system(self, text: str) -> None:
-        where = copy_with_pyperclip(text)
-        self.call_from_thread(self.notify, f"Copied the last reply ({where}).")
+        """Copy the focused message, else the last reply (system clipboard, else OSC 52)."""
+        self.copy_message_or_reply()
 
     def action_help(self) -> None:
         """Show every key and where spool keeps its files."""
@@ -703,9 +700,10 @@ class SpoolApp(App[int]):
         keys += [
             KeyHelp("enter", "Send the message (composer)", "—"),
             KeyHelp("shift+enter, ctrl+j", "New line in the composer", "composer.newline"),
-            KeyHelp("enter (tool output)", "Send a function call's output", "—"),
             KeyHelp("escape (filter box)", "Clear the filter", "sidebar.leave_filter"),
         ]
+        keys += modal_key_help()
+        keys += extra_key_help()
         paths = {
             "Config file": str(config.config_file()),
             "Data (index, server)": str(self.data_dir),
@@ -714,7 +712,7 @@ class SpoolApp(App[int]):
         }
         notes = [
             'Remap keys in the config file:  [keymap]  spool.new_thread = "ctrl+t"',
-            "Switch themes from the command palette (ctrl+p → theme).",
+            "Switch themes with the theme picker (live preview; also in the palette).",
         ]
         self.push_screen(HelpScreen(keys, paths, notes))
 
@@ -762,33 +760,6 @@ def title_from(text: str) -> str:
         if line:
             return line[:TITLE_MAX]
     return "New thread"
-
-
-def copy_with_pyperclip(text: str) -> str:
-    """Try the system clipboard (verified by reading back); say which clipboard got the text."""
-    try:
-        import os
-        import sys
-
-        import pyperclip
-
-        copy, paste = pyperclip.determine_clipboard()
-        if not copy:
-            return "terminal clipboard, OSC 52"
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            sys.stderr.flush()
-            os.dup2(devnull, 2)
-            copy(text)
-            ok = paste() == text
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-        return "system clipboard" if ok else "terminal clipboard, OSC 52"
-    except Exception:
-        return "terminal clipboard, OSC 52"
 
 
 def run_tui(

@@ -16,6 +16,7 @@ class SpoolCommands(Provider):
 
     def _commands(self) -> list[tuple[str, str, str]]:
         from spool.tui.app import ACTIONS
+        from spool.tui.workflows import PALETTE
 
         app: SpoolApp = self.app  # type: ignore[assignment]
         out = []
@@ -25,6 +26,7 @@ class SpoolCommands(Provider):
             keys = app._keys_for(binding_id)
             out.append((desc, action, f"{keys}  ·  {binding_id}"))
         out.append(("Reconnect", "reconnect", "Retry the connection to the server"))
+        out.extend(PALETTE)  # export / import / copy (spool.tui.workflows)
         return out
 
     async def _run(self, action: str) -> None:

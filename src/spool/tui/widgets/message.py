@@ -20,8 +20,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -41,6 +43,8 @@ MERGE_CHARS = 2000
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
+
+    from spool.tui.code_blocks import CodeBlock
 
 
 @lru_cache(maxsize=1)
@@ -240,19 +244,36 @@ class MessageView(Vertical):
 
     A finished message is a single leaf widget (cheap to lay out in long transcripts); a streaming
     assistant message is a name line plus a `StreamingMarkdown`.
+
+    Messages can be focused (click, or shift+tab from the composer; up/down move between them):
+    copy (ctrl+y) and the run inspector act on the focused message. `highlight_code` shows one
+    code block framed (the one just copied) until `clear_highlight`.
     """
 
     virtual_size = _QUIET_VIRTUAL_SIZE
 
+    COMPONENT_CLASSES = {"message-view--user", "message-view--assistant"}
+
+    can_focus = True
+
+    BINDINGS = [
+        Binding("up", "step(-1)", "Previous message", id="message.prev", show=False),
+        Binding("down", "step(1)", "Next message", id="message.next", show=False),
+    ]
+
     DEFAULT_CSS = """
     MessageView { height: auto; margin: 0 0 1 0; padding: 0 0 0 1; }
     MessageView .who { text-style: bold; height: 1; padding: 0 1; }
-    MessageView.user { border-left: outer $primary; }
-    MessageView.user .who { color: $primary; }
+    MessageView.user { border-left: outer $role-user; }
+    MessageView.user .who { color: $role-user; }
     MessageView .body { padding: 0 1; }
-    MessageView.assistant { border-left: outer $success; }
-    MessageView.assistant .who { color: $success; }
-    MessageView.-incomplete { border-left: outer $warning; }
+    MessageView.assistant { border-left: outer $role-assistant; }
+    MessageView.assistant .who { color: $role-assistant; }
+    MessageView.-incomplete { border-left: outer $status-incomplete; }
+    MessageView > .message-view--user { color: $role-user; text-style: bold; }
+    MessageView > .message-view--assistant { color: $role-assistant; text-style: bold; }
+    MessageView:focus { background: $boost; }
+    MessageView .code-highlight { padding: 0 1; }
     """
 
     def __init__(self, item: MessageItem, *, assistant_name: str = "Assistant") -> None:
@@ -261,12 +282,28 @@ class MessageView(Vertical):
         self.assistant_name = assistant_name
         self._shown_text = item.text
         self._body: Static | StreamingMarkdown | MarkdownChunk | None = None
+        self._highlight: Static | None = None
 
     def _who(self) -> Text:
-        theme = self.app.current_theme
         user = self.item.role == "user"
-        colour = (theme.primary if user else theme.success) or ""
-        return Text("You" if user else self.assistant_name, style=f"bold {colour}".strip())
+        component = "message-view--user" if user else "message-view--assistant"
+        try:
+            style = self.get_component_rich_style(component, partial=True)
+        except Exception:  # no CSS yet
+            style = Style(bold=True)
+        return Text("You" if user else self.assistant_name, style=style)
+
+    def restyle(self) -> None:
+        """Re-render the name line in the current theme's role colour (after a theme switch)."""
+        body = self._body
+        if isinstance(body, MarkdownChunk) and body.header is not None:
+            body.header = self._who()
+            body._set(body.source)
+        elif isinstance(body, Static) and self.item.role == "user":
+            body.update(self._user_text())
+        for who in self.query(".who"):
+            if isinstance(who, Static):
+                who.update(self._who())
 
     def _user_text(self) -> Text:
         return Text.assemble(self._who(), "\n", self.item.text)
@@ -284,6 +321,7 @@ class MessageView(Vertical):
 
     def refresh_item(self) -> None:
         """Re-render after the item changed (text delta, status)."""
+        self.clear_highlight()
         self.set_class(self.item.status == "incomplete", "-incomplete")
         body = self._body
         if body is None:
@@ -295,6 +333,62 @@ class MessageView(Vertical):
         elif self.item.text != self._shown_text:
             self._shown_text = self.item.text
             body.update(self._user_text())
+
+    def action_step(self, step: int) -> None:
+        """Focus the previous (-1) or next (1) message of the transcript."""
+        parent = self.parent
+        siblings = [w for w in parent.children if isinstance(w, MessageView)] if parent else []
+        if self not in siblings:
+            return
+        index = siblings.index(self) + step
+        if 0 <= index < len(siblings):
+            siblings[index].focus()
+
+    def highlight_code(self, block: CodeBlock, label: str) -> None:
+        """Show the message with `block` framed and titled `label` (the copied block)."""
+        from rich.markdown import Markdown as RichMarkdown
+        from rich.panel import Panel
+        from rich.syntax import Syntax
+
+        from spool.tui.code_blocks import split_around
+
+        before, after = split_around(self.shown_text, block)
+        parts: list[RenderableType] = []
+        if isinstance(self._body, MarkdownChunk) and self._body.header is not None:
+            parts.append(self._body.header)
+        if before.strip():
+            parts.append(RichMarkdown(before, code_theme=CODE_THEME, hyperlinks=False))
+        accent = self.app.current_theme.accent or "yellow"
+        parts.append(
+            Panel(
+                Syntax(block.code, block.lang or "text", theme=CODE_THEME, word_wrap=True),
+                title=label,
+                title_align="left",
+                border_style=f"bold {accent}",
+            )
+        )
+        if after.strip():
+            parts.append(RichMarkdown(after, code_theme=CODE_THEME, hyperlinks=False))
+        if self._highlight is None:
+            self._highlight = Static(classes="code-highlight")
+            self.mount(self._highlight)
+        self._highlight.update(Group(*parts))
+        if self._body is not None:
+            self._body.display = False
+
+    def clear_highlight(self) -> None:
+        """Back to the normal rendering."""
+        if self._highlight is None:
+            return
+        self._highlight.remove()
+        self._highlight = None
+        if self._body is not None:
+            self._body.display = True
+
+    @property
+    def highlighted(self) -> bool:
+        """Whether a code block is shown framed."""
+        return self._highlight is not None
 
     @property
     def markdown(self) -> StreamingMarkdown | None:
@@ -317,8 +411,10 @@ class NoticeView(Static):
 
     DEFAULT_CSS = """
     NoticeView { height: auto; margin: 0 0 1 0; padding: 0 1; }
-    NoticeView.failed, NoticeView.error, NoticeView.expired { color: $error; text-style: bold; }
-    NoticeView.cancelled, NoticeView.incomplete { color: $warning; text-style: bold; }
+    NoticeView.failed, NoticeView.error { color: $status-failed; text-style: bold; }
+    NoticeView.expired { color: $status-expired; text-style: bold; }
+    NoticeView.cancelled { color: $status-cancelled; text-style: bold; }
+    NoticeView.incomplete { color: $status-incomplete; text-style: bold; }
     """
 
     def __init__(self, kind: str, text: str) -> None:

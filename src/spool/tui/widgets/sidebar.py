@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -51,7 +52,10 @@ def _clip(text: str, width: int) -> str:
 class Sidebar(Vertical):
     """Saved threads with a filter box; posts `ThreadChosen` when a row is selected."""
 
+    COMPONENT_CLASSES = {"sidebar--active"}
+
     DEFAULT_CSS = """
+    Sidebar > .sidebar--active { color: $status-in-progress; text-style: bold; }
     Sidebar {
         width: 34;
         dock: left;
@@ -129,11 +133,18 @@ class Sidebar(Vertical):
         return self._shown[: self._limit]
 
     # --- rows -----------------------------------------------------------------------------
+    def _active_style(self) -> Style:
+        """The run glyph's style: the theme's `$status-in-progress`."""
+        try:
+            return self.get_component_rich_style("sidebar--active", partial=True)
+        except Exception:  # not mounted yet
+            return Style(bold=True, color="yellow")
+
     def prompt(self, row: SidebarRow, now: float) -> Text:
         """The two-line prompt of a row."""
         text = Text(no_wrap=True, overflow="ellipsis")
         if row.active:
-            text.append(f"{RUN_GLYPH} ", style="bold yellow")
+            text.append(f"{RUN_GLYPH} ", style=self._active_style())
         else:
             text.append("  ")
         text.append(_clip(row.title or "New thread", TITLE_WIDTH), style="bold")

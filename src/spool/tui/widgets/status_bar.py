@@ -8,22 +8,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
 from spool.client.view_model import RunState
 
-STATUS_STYLE = {
-    "queued": "bold #8a8a8a",
-    "in_progress": "bold #3b8eea",
-    "requires_action": "bold #d7af00",
-    "cancelling": "bold #d78700",
-    "cancelled": "bold #af87af",
-    "failed": "bold #e0443e",
-    "completed": "bold #3fb950",
-    "incomplete": "bold #d7875f",
-    "expired": "bold #af5f5f",
-}
+RUN_STATUSES = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
+)
+
+
+def _status_class(status: str) -> str:
+    """The component class of a run status (`status-bar--in-progress`)."""
+    return f"status-bar--{status.replace('_', '-')}"
 
 
 @dataclass
@@ -36,20 +42,55 @@ class StatusInfo:
     assistant: str = ""
     error: str | None = None
     note: str | None = None
+    options: str = ""  # the run options set for the next run ("" when none)
     cancel_key: str = "esc"
 
 
 class StatusBar(Static):
     """One line at the bottom; call `show(info)` to change it, `tick()` to refresh elapsed."""
 
+    COMPONENT_CLASSES = {_status_class(s) for s in RUN_STATUSES} | {
+        "status-bar--note",
+        "status-bar--options",
+        "status-bar--error",
+        "status-bar--connecting",
+    }
+
     DEFAULT_CSS = """
     StatusBar { dock: bottom; height: 1; background: $panel; color: $text; padding: 0 1; }
+    StatusBar > .status-bar--queued { color: $status-queued; text-style: bold; }
+    StatusBar > .status-bar--in-progress { color: $status-in-progress; text-style: bold; }
+    StatusBar > .status-bar--requires-action { color: $status-requires-action; text-style: bold; }
+    StatusBar > .status-bar--cancelling { color: $status-cancelling; text-style: bold; }
+    StatusBar > .status-bar--cancelled { color: $status-cancelled; text-style: bold; }
+    StatusBar > .status-bar--failed { color: $status-failed; text-style: bold; }
+    StatusBar > .status-bar--completed { color: $status-completed; text-style: bold; }
+    StatusBar > .status-bar--incomplete { color: $status-incomplete; text-style: bold; }
+    StatusBar > .status-bar--expired { color: $status-expired; text-style: bold; }
+    StatusBar > .status-bar--connecting { color: $status-requires-action; text-style: bold; }
+    StatusBar > .status-bar--options { color: $role-tool; text-style: italic; }
+    StatusBar > .status-bar--note { color: $status-requires-action; text-style: bold; }
+    StatusBar > .status-bar--error { color: $status-failed; text-style: bold; }
     """
 
     def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.clock = clock
         self.info = StatusInfo()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        # the colours come from the theme's $status-* variables: re-render after the CSS update
+        self.call_after_refresh(self.show, self.info)
+
+    def _style(self, component: str) -> Style:
+        """The Rich style of one of the component classes (from the theme's variables)."""
+        try:
+            return self.get_component_rich_style(component, partial=True)
+        except Exception:  # not mounted / no CSS yet
+            return Style(bold=True)
 
     def show(self, info: StatusInfo) -> None:
         """Display `info`."""
@@ -65,14 +106,21 @@ class StatusBar(Static):
         info = self.info
         text = Text(no_wrap=True, overflow="ellipsis")
         if info.connection != "connected":
-            style = "bold #d7af00" if info.connection.endswith("…") else "bold #e0443e"
-            text.append(info.connection, style=style)
+            component = (
+                "status-bar--connecting" if info.connection.endswith("…") else "status-bar--error"
+            )
+            text.append(info.connection, style=self._style(component))
         else:
             run = info.run
             if run is None:
                 text.append("● idle", style="dim")
             else:
-                text.append(f"● {run.status}", style=STATUS_STYLE.get(run.status, "bold"))
+                style = (
+                    self._style(_status_class(run.status))
+                    if run.status in RUN_STATUSES
+                    else Style(bold=True)
+                )
+                text.append(f"● {run.status}", style=style)
                 text.append(f"  {run.elapsed(self.clock()):.1f}s")
                 tokens = run.total_tokens
                 if tokens:
@@ -82,12 +130,15 @@ class StatusBar(Static):
             text.append(f"  │ model {info.model}")
         if info.assistant:
             text.append(f"  │ {info.assistant}")
+        if info.options:
+            text.append("  │ ")
+            text.append(info.options, style=self._style("status-bar--options"))
         if info.run is not None and info.run.active:
             text.append(f"  │ {info.cancel_key} cancel", style="bold")
         if info.note:
             text.append("  │ ")
-            text.append(info.note, style="bold #d7af00")
+            text.append(info.note, style=self._style("status-bar--note"))
         if info.error:
             text.append("  │ ")
-            text.append(info.error, style="bold #e0443e")
+            text.append(info.error, style=self._style("status-bar--error"))
         return text

@@ -55,6 +55,17 @@ class Transcript(VerticalScroll):
         self._first_shown = 0  # index in view.items of the first mounted item
         self._asked_older = False
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        # names are Rich text in the role colours: re-render them once the new CSS applies
+        def restyle() -> None:
+            for widget in self.query(MessageView):
+                widget.restyle()
+
+        self.call_after_refresh(restyle)
+
     # --- building ------------------------------------------------------------------------------
     def _make(self, item: Item) -> Widget:
         if isinstance(item, MessageItem):
@@ -180,10 +191,3 @@ class Transcript(VerticalScroll):
     # --- helpers ---------------------------------------------------------------------------------
     def widget_for(self, item: Item) -> Widget | None:
         return self._widgets.get(id(item))
-
-    def focus_pending_output(self) -> bool:
-        """Focus the output prompt of the first pending tool call."""
-        for widget in self.query(ToolCallView):
-            if widget.item.status == "pending" and widget.focus_output():
-                return True
-        return False

@@ -1,0 +1,276 @@
+"""Assistants: list, create, update and delete them, and check an assistant form before saving.
+
+Plain data and SDK calls only (no Textual): the TUI's assistant picker and editor call these
+functions with the connection's `AsyncOpenAI` client.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from spool.client.connection import describe_error
+
+FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+RESPONSE_FORMATS = ("auto", "json_object", "text")
+JSON_SCHEMA_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
+
+
+class AssistantError(Exception):
+    """An assistants call failed; the message is readable."""
+
+
+class FormError(ValueError):
+    """A form field is invalid: `field` names it (e.g. "tools"), the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(slots=True)
+class AssistantSpec:
+    """The editable fields of an assistant."""
+
+    name: str = ""
+    model: str = ""
+    description: str = ""
+    instructions: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)  # function definitions
+    temperature: float | None = None
+    top_p: float | None = None
+    response_format: str = "auto"  # auto | json_object | text
+    other_tools: list[dict[str, Any]] = field(default_factory=list)  # kept as they are
+
+    def to_params(self) -> dict[str, Any]:
+        """Keyword arguments for `beta.assistants.create` / `update`."""
+        params: dict[str, Any] = {
+            "name": self.name,
+            "model": self.model,
+            "description": self.description,
+            "instructions": self.instructions,
+            "tools": [
+                *self.other_tools,
+                *({"type": "function", "function": f} for f in self.tools),
+            ],
+            "response_format": (
+                "auto" if self.response_format == "auto" else {"type": self.response_format}
+            ),
+        }
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
+        return params
+
+    @classmethod
+    def from_assistant(cls, a: Any) -> AssistantSpec:
+        """The fields of an SDK `Assistant` object."""
+        functions: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for tool in a.tools or []:
+            doc = tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else dict(tool)
+            if doc.get("type") == "function" and isinstance(doc.get("function"), dict):
+                functions.append(doc["function"])
+            else:
+                others.append(doc)
+        fmt = a.response_format
+        if fmt is None or fmt == "auto":
+            fmt_name = "auto"
+        else:
+            fmt_name = getattr(fmt, "type", None) or (
+                fmt.get("type") if isinstance(fmt, dict) else None
+            )
+            fmt_name = fmt_name if fmt_name in RESPONSE_FORMATS else "auto"
+        return cls(
+            name=a.name or "",
+            model=a.model or "",
+            description=a.description or "",
+            instructions=a.instructions or "",
+            tools=functions,
+            temperature=a.temperature,
+            top_p=a.top_p,
+            response_format=fmt_name,
+            other_tools=others,
+        )
+
+
+def tools_to_text(tools: list[dict[str, Any]]) -> str:
+    """The function definitions as the editor shows them (pretty JSON, `[]` when none)."""
+    return json.dumps(tools, indent=2) if tools else "[]"
+
+
+def parse_tools(text: str) -> list[dict[str, Any]]:
+    """Check the editor's tools field: a JSON array of function definitions; raises FormError.
+
+    Each item is an object with `name` matching ^[a-zA-Z0-9_-]{1,64}$, an optional string
+    `description`, and `parameters` a JSON-schema object (`"type": "object"`, `properties` an
+    object when present). A `{"type": "function", "function": {...}}` wrapper is accepted too.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise FormError("tools", f"not valid JSON: {exc.msg} ({where})") from None
+    if not isinstance(data, list):
+        raise FormError("tools", "must be a JSON array of function definitions: [ {…}, … ]")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(data, 1):
+        where = f"function #{i}"
+        if isinstance(item, dict) and item.get("type") == "function" and "function" in item:
+            item = item["function"]
+        if not isinstance(item, dict):
+            raise FormError("tools", f"{where}: must be an object")
+        name = item.get("name")
+        if not isinstance(name, str) or not FUNCTION_NAME.match(name):
+            raise FormError(
+                "tools",
+                f"{where}: 'name' must match ^[a-zA-Z0-9_-]{{1,64}}$ (got {json.dumps(name)})",
+            )
+        where = f"function {name!r}"
+        if name in seen:
+            raise FormError("tools", f"{where}: defined twice")
+        seen.add(name)
+        unknown = set(item) - {"name", "description", "parameters", "strict"}
+        if unknown:
+            raise FormError("tools", f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        if "description" in item and not isinstance(item["description"], str):
+            raise FormError("tools", f"{where}: 'description' must be a string")
+        if "parameters" not in item:
+            raise FormError("tools", f"{where}: 'parameters' (a JSON schema object) is missing")
+        _check_schema(item["parameters"], where)
+        out.append(item)
+    return out
+
+
+def _check_schema(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        raise FormError("tools", f"{where}: 'parameters' must be a JSON schema object")
+    kind = schema.get("type")
+    if kind != "object":
+        raise FormError(
+            "tools", f'{where}: \'parameters\' must have "type": "object" (got {json.dumps(kind)})'
+        )
+    props = schema.get("properties", {})
+    if not isinstance(props, dict):
+        raise FormError("tools", f"{where}: 'properties' must be an object")
+    for prop, sub in props.items():
+        if not isinstance(sub, dict):
+            raise FormError("tools", f"{where}: property {prop!r} must be a schema object")
+        t = sub.get("type")
+        types = t if isinstance(t, list) else [t] if t is not None else []
+        bad = [x for x in types if x not in JSON_SCHEMA_TYPES]
+        if bad:
+            raise FormError("tools", f"{where}: property {prop!r} has unknown type {bad[0]!r}")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise FormError("tools", f"{where}: 'required' must be a list of property names")
+
+
+def parse_number(field_name: str, text: str, low: float, high: float) -> float | None:
+    """A number field: blank → None, else a float in [low, high]; raises FormError."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise FormError(field_name, f"must be a number from {low:g} to {high:g}") from None
+    if not low <= value <= high:
+        raise FormError(field_name, f"must be from {low:g} to {high:g}")
+    return value
+
+
+def build_spec(
+    *,
+    name: str,
+    model: str,
+    description: str,
+    instructions: str,
+    tools: str,
+    temperature: str,
+    top_p: str,
+    response_format: str,
+    other_tools: list[dict[str, Any]] | None = None,
+) -> AssistantSpec:
+    """Check the editor's fields (as typed) and build the spec; raises FormError."""
+    if not model.strip():
+        raise FormError("model", "choose or type a model")
+    if len(name) > 256:
+        raise FormError("name", "at most 256 characters")
+    if len(description) > 512:
+        raise FormError("description", "at most 512 characters")
+    if response_format not in RESPONSE_FORMATS:
+        raise FormError("response_format", f"one of {', '.join(RESPONSE_FORMATS)}")
+    return AssistantSpec(
+        name=name.strip(),
+        model=model.strip(),
+        description=description.strip(),
+        instructions=instructions,
+        tools=parse_tools(tools),
+        temperature=parse_number("temperature", temperature, 0, 2),
+        top_p=parse_number("top_p", top_p, 0, 1),
+        response_format=response_format,
+        other_tools=list(other_tools or []),
+    )
+
+
+async def list_assistants(client: Any, *, limit: int = 100) -> list[Any]:
+    """Every assistant on the server (newest first), following pagination."""
+    out: list[Any] = []
+    try:
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": limit}
+            if after:
+                kwargs["after"] = after
+            page = await client.beta.assistants.list(**kwargs)
+            out.extend(page.data)
+            if not page.data or not getattr(page, "has_more", False):
+                return out
+            after = page.data[-1].id
+    except Exception as exc:
+        raise AssistantError(f"Could not list assistants: {describe_error(exc)}") from exc
+
+
+async def retrieve_assistant(client: Any, assistant_id: str) -> Any:
+    """One assistant."""
+    try:
+        return await client.beta.assistants.retrieve(assistant_id)
+    except Exception as exc:
+        raise AssistantError(f"Could not load the assistant: {describe_error(exc)}") from exc
+
+
+async def create_assistant(client: Any, spec: AssistantSpec) -> Any:
+    """Create an assistant from `spec`."""
+    try:
+        return await client.beta.assistants.create(**spec.to_params())
+    except Exception as exc:
+        raise AssistantError(f"Could not create the assistant: {describe_error(exc)}") from exc
+
+
+async def update_assistant(client: Any, assistant_id: str, spec: AssistantSpec) -> Any:
+    """Save `spec` over an existing assistant."""
+    try:
+        return await client.beta.assistants.update(assistant_id, **spec.to_params())
+    except Exception as exc:
+        raise AssistantError(f"Could not save the assistant: {describe_error(exc)}") from exc
+
+
+async def delete_assistant(client: Any, assistant_id: str) -> None:
+    """Delete an assistant (already gone counts as deleted)."""
+    import openai
+
+    try:
+        await client.beta.assistants.delete(assistant_id)
+    except openai.NotFoundError:
+        return
+    except Exception as exc:
+        raise AssistantError(f"Could not delete the assistant: {describe_error(exc)}") from exc

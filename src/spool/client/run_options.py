@@ -1,0 +1,114 @@
+"""Options for the next run of a thread: model, instructions, temperature, token cap, truncation.
+
+`RunOptions.to_kwargs()` gives the extra `runs.create` / `runs.stream` parameters; `summary()` is
+the short text the status bar shows while options are set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from spool.client.assistants import FormError, parse_number
+
+MIN_COMPLETION_TOKENS = 256  # the API's minimum for max_completion_tokens
+
+
+@dataclass(slots=True)
+class RunOptions:
+    """Overrides for the next run (None / empty = the assistant's own setting)."""
+
+    model: str | None = None
+    instructions: str | None = None  # replaces the assistant's instructions
+    additional_instructions: str | None = None  # appended to them
+    temperature: float | None = None
+    max_completion_tokens: int | None = None
+    last_messages: int | None = None  # truncation_strategy last_messages
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is overridden."""
+        return all(
+            v in (None, "")
+            for v in (
+                self.model,
+                self.instructions,
+                self.additional_instructions,
+                self.temperature,
+                self.max_completion_tokens,
+                self.last_messages,
+            )
+        )
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """The run parameters these options set."""
+        out: dict[str, Any] = {}
+        if self.model:
+            out["model"] = self.model
+        if self.instructions:
+            out["instructions"] = self.instructions
+        if self.additional_instructions:
+            out["additional_instructions"] = self.additional_instructions
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.max_completion_tokens is not None:
+            out["max_completion_tokens"] = self.max_completion_tokens
+        if self.last_messages is not None:
+            out["truncation_strategy"] = {
+                "type": "last_messages",
+                "last_messages": self.last_messages,
+            }
+        return out
+
+    def summary(self) -> str:
+        """A compact description for the status bar, e.g. `opts: model gpt-4o · max 256 tok`."""
+        parts = []
+        if self.model:
+            parts.append(f"model {self.model}")
+        if self.instructions:
+            parts.append("instructions")
+        if self.additional_instructions:
+            parts.append("+instructions")
+        if self.temperature is not None:
+            parts.append(f"temp {self.temperature:g}")
+        if self.max_completion_tokens is not None:
+            parts.append(f"max {self.max_completion_tokens} tok")
+        if self.last_messages is not None:
+            parts.append(f"last {self.last_messages} msgs")
+        return "opts: " + " · ".join(parts) if parts else ""
+
+
+def parse_int(field_name: str, text: str, low: int) -> int | None:
+    """An integer field: blank → None, else an int ≥ low; raises FormError."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise FormError(field_name, f"must be a whole number ≥ {low}") from None
+    if value < low:
+        raise FormError(field_name, f"must be at least {low}")
+    return value
+
+
+def build_options(
+    *,
+    model: str,
+    instructions: str,
+    additional_instructions: str,
+    temperature: str,
+    max_completion_tokens: str,
+    last_messages: str,
+) -> RunOptions:
+    """Check the run-options form (as typed) and build the options; raises FormError."""
+    return RunOptions(
+        model=model.strip() or None,
+        instructions=instructions.strip() or None,
+        additional_instructions=additional_instructions.strip() or None,
+        temperature=parse_number("temperature", temperature, 0, 2),
+        max_completion_tokens=parse_int(
+            "max_completion_tokens", max_completion_tokens, MIN_COMPLETION_TOKENS
+        ),
+        last_messages=parse_int("last_messages", last_messages, 1),
+    )

@@ -1,0 +1,467 @@
+"""App actions for tool outputs, the run inspector, copying, export and import.
+
+`WorkflowsMixin` is mixed into `SpoolApp` (its bindings and palette entries are declared there,
+in `ACTIONS` / `BINDINGS`, plus `PALETTE` below for palette-only commands):
+
+* requires_action: the local tool registry (`spool.client.tools`) answers the calls it knows; if
+  it knows all of them the outputs are submitted at once and the calls are shown expanded in the
+  transcript (name, arguments, output); otherwise the tool outputs dialog opens with the known
+  outputs prefilled. Registry problems are toasted once.
+* the run inspector for the focused message's run (or the thread's last run);
+* copy: the focused message or the last reply; a code block, cycling through the blocks of the
+  focused message (or the last reply) and framing the one copied (`spool.tui.clipboard` does the
+  copying and says how);
+* export the thread to Markdown or JSON (`spool.client.export`), import a thread by id
+  (`spool.client.thread_import`).
+
+Everything that talks to the server goes through `spool.client`; nothing here builds requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.widget import Widget
+
+from spool.client.view_model import ThreadView
+from spool.tui.clipboard import CopyReport, copy_text
+from spool.tui.screens.help import KeyHelp
+
+if TYPE_CHECKING:
+    from spool.client.tools import ToolRegistry
+    from spool.tui.widgets.message import MessageView
+
+LOCAL_TOOL = "local tool"
+MAX_AUTO_ROUNDS = 8  # consecutive automatic answers for one run before asking the user
+
+# Palette-only commands: (name, action, help).
+PALETTE: list[tuple[str, str, str]] = [
+    ("Export thread as Markdown", "export_thread('md')", "Write the thread to a .md file"),
+    ("Export thread as JSON", "export_thread('json')", "Write the thread to a .json file"),
+    ("Import thread by id", "import_thread", "Add an existing thread (by id) to the list"),
+]
+
+
+def extra_key_help() -> list[KeyHelp]:
+    """Help lines for the keys of the dialogs and widgets of this module."""
+    from spool.tui.screens import export, prompt, run_inspector, tool_outputs
+
+    return [
+        KeyHelp("shift+tab (composer)", "Focus the last message", "—"),
+        KeyHelp("up, down (message)", "Previous / next message", "message.prev, message.next"),
+        *tool_outputs.KEYS,
+        *run_inspector.KEYS,
+        *export.KEYS,
+        *prompt.KEYS,
+    ]
+
+
+@dataclass
+class WorkflowState:
+    """What the workflows remember between actions."""
+
+    drafts: dict[str, dict[str, str]] = field(default_factory=dict)  # thread -> call -> typed
+    prefill: dict[str, dict[str, str]] = field(default_factory=dict)  # thread -> call -> registry
+    auto_rounds: dict[str, int] = field(default_factory=dict)  # run id -> automatic answers
+    code: tuple[int, int] | None = None  # (id of the message item, index) of the last code block
+    highlighted: MessageView | None = None  # the message showing a framed code block
+
+
+class WorkflowsMixin:
+    """Tool outputs, run inspector, copy, export and import actions of `SpoolApp`."""
+
+    if TYPE_CHECKING:  # provided by SpoolApp
+        from spool.client.connection import Connection
+        from spool.client.runs import RunDriver
+        from spool.client.view_model import Workspace
+        from spool.store import Store
+        from spool.tui.widgets.transcript import Transcript
+
+        connection: Connection
+        driver: RunDriver | None
+        store: Store | None
+        workspace: Workspace
+        current: str | None
+        profile: str
+        cursor_blink: bool
+        clock: Any
+        transcript: Transcript
+        focused: Widget | None
+
+        def notify(self, message: str, **kwargs: Any) -> None: ...
+        def run_worker(self, work: Any, **kwargs: Any) -> Any: ...
+        def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
+        def copy_to_clipboard(self, text: str) -> None: ...
+        def _keys_for(self, binding_id: str, default: str = "") -> str: ...
+        def _run_submit(self, view: ThreadView, outputs: dict[str, str]) -> Any: ...
+        def _cancel(self, view: ThreadView) -> Any: ...
+        def _update_row(self, thread_id: str, *, to_top: bool = False) -> None: ...
+        def _select_thread(
+            self, thread_id: str, *, load: bool = True, force: bool = False
+        ) -> None: ...
+        def _set_error(self, message: str) -> None: ...
+
+    _wf_registry: ToolRegistry | None = None
+    _wf_registry_lock: asyncio.Lock | None = None
+    last_copy: CopyReport | None = None  # the last copy's outcome (tests)
+    last_export: Path | None = None  # the last exported file (tests)
+
+    def _workflow_state(self) -> WorkflowState:
+        state = self.__dict__.get("_wf_state")
+        if state is None:
+            state = self.__dict__["_wf_state"] = WorkflowState()
+        return state
+
+    def _first_key(self, binding_id: str, default: str) -> str:
+        return (self._keys_for(binding_id) or default).split(",")[0].strip() or default
+
+    # --- the local tool registry ---------------------------------------------------------------
+    def load_tool_registry(self) -> None:
+        """Load the registry in the background (its problems are toasted once)."""
+        self.run_worker(self.tool_registry(), group="tools", exit_on_error=False)
+
+    async def tool_registry(self) -> ToolRegistry:
+        """The local tool registry (loaded in a thread on first use)."""
+        if self._wf_registry is not None:
+            return self._wf_registry
+        if self._wf_registry_lock is None:
+            self._wf_registry_lock = asyncio.Lock()
+        async with self._wf_registry_lock:
+            if self._wf_registry is None:
+                from spool.client.tools import ToolRegistry
+
+                registry = await asyncio.to_thread(ToolRegistry.load)
+                self._wf_registry = registry
+                if registry.problems:
+                    self.notify(
+                        "\n".join(registry.problems),
+                        title="Local tools: some failed to load",
+                        severity="warning",
+                        timeout=12,
+                    )
+        assert self._wf_registry is not None
+        return self._wf_registry
+
+    # --- requires_action ----------------------------------------------------------------------
+    def handle_requires_action(self, view: ThreadView) -> None:
+        """A run of `view` stopped for tool outputs: answer from the registry or ask."""
+        self.run_worker(self._answer_tool_calls(view), group="tools", exit_on_error=False)
+
+    async def _answer_tool_calls(self, view: ThreadView) -> None:
+        pending = view.pending_tool_calls()
+        if not pending or view.run is None:
+            return
+        registry = await self.tool_registry()
+        known = [c for c in pending if registry.knows(c.name)]
+        outputs: dict[str, str] = {}
+        for call in known:
+            outputs[call.id] = await registry.call(call.name, call.arguments)
+        state = self._workflow_state()
+        run_id = view.run.id or ""
+        rounds = state.auto_rounds.get(run_id, 0)
+        if known and len(known) == len(pending) and rounds < MAX_AUTO_ROUNDS:
+            state.auto_rounds[run_id] = rounds + 1
+            for call in known:
+                call.answered_by = LOCAL_TOOL
+                call.output = outputs[call.id]
+                view.updated(call)
+            names = ", ".join(sorted({c.name for c in known}))
+            self.notify(f"Answered {names} with local tools; the run continues.")
+            await self._run_submit(view, outputs)
+            return
+        state.prefill[view.thread_id] = outputs
+        if view.thread_id == self.current and not self._tool_outputs_open():
+            self.open_tool_outputs(view)
+        else:
+            key = self._first_key("spool.tool_outputs", "ctrl+o")
+            rec = self.store.get_thread(view.thread_id) if self.store else None
+            title = (rec.title if rec else "") or "a thread"
+            self.notify(f"A run in “{title}” waits for tool outputs ({key} there answers).")
+
+    def _tool_outputs_open(self) -> bool:
+        from spool.tui.screens.tool_outputs import ToolOutputsScreen
+
+        return any(isinstance(s, ToolOutputsScreen) for s in self.screen_stack)  # type: ignore[attr-defined]
+
+    def open_tool_outputs(self, view: ThreadView) -> bool:
+        """Show the tool outputs dialog for the view's pending calls (False if there are none)."""
+        from spool.tui.screens.tool_outputs import PendingCall, ToolOutputsResult, ToolOutputsScreen
+
+        pending = view.pending_tool_calls()
+        if not pending:
+            return False
+        state = self._workflow_state()
+        prefill: dict[str, str] = state.prefill.get(view.thread_id, {})
+        drafts: dict[str, str] = state.drafts.get(view.thread_id, {})
+        calls = []
+        for call in pending:
+            draft = drafts.get(call.id)
+            if draft is not None:
+                output, by = draft, (LOCAL_TOOL if draft == prefill.get(call.id) else None)
+            elif call.id in prefill:
+                output, by = prefill[call.id], LOCAL_TOOL
+            else:
+                output, by = "", None
+            calls.append(PendingCall(call.id, call.name, call.pretty_arguments, output, by))
+
+        def done(result: ToolOutputsResult | None) -> None:
+            if result is None:
+                return
+            if result.action == "hide":
+                state.drafts[view.thread_id] = result.outputs
+                return
+            state.drafts.pop(view.thread_id, None)
+            state.prefill.pop(view.thread_id, None)
+            if result.action == "cancel":
+                self.run_worker(self._cancel(view), group="cancel", exit_on_error=False)
+                return
+            for call in pending:
+                if call.id in prefill and result.outputs.get(call.id) == prefill[call.id]:
+                    call.answered_by = LOCAL_TOOL
+            self.run_worker(
+                self._run_submit(view, result.outputs), group="run", exit_on_error=False
+            )
+
+        run_id = view.run.id if view.run else None
+        screen = ToolOutputsScreen(
+            calls,
+            run_id=run_id,
+            answer_key=self._first_key("spool.tool_outputs", "ctrl+o"),
+            cursor_blink=self.cursor_blink,
+        )
+        self.push_screen(screen, done)
+        return True
+
+    def action_tool_outputs(self) -> None:
+        """Answer the current thread's pending function calls (the tool outputs dialog)."""
+        view = self.workspace.views.get(self.current or "")
+        if view is None or not self.open_tool_outputs(view):
+            self.notify("No function call is waiting for an output here.")
+
+    # --- focus helpers ----------------------------------------------------------------------
+    def focused_message(self) -> MessageView | None:
+        """The focused message of the transcript, if a message has focus."""
+        from spool.tui.widgets.message import MessageView
+
+        focused = self.focused
+        while focused is not None and not isinstance(focused, MessageView):
+            parent = focused.parent
+            focused = parent if isinstance(parent, Widget) else None
+        return focused
+
+    def last_reply_widget(self) -> MessageView | None:
+        """The last assistant message shown in the transcript."""
+        from spool.tui.widgets.message import MessageView
+
+        for widget in reversed(list(self.transcript.query(MessageView))):
+            if widget.item.role == "assistant" and widget.item.text:
+                return widget
+        return None
+
+    # --- the run inspector --------------------------------------------------------------------
+    def action_inspect_run(self) -> None:
+        """Show the run of the focused message (or the thread's last run) and its steps."""
+        if self.current is None or self.driver is None:
+            self.notify("Not connected yet.", severity="warning")
+            return
+        thread_id = self.current
+        view = self.workspace.views.get(thread_id)
+        message = self.focused_message()
+        run_id = message.item.run_id if message is not None else None
+        if run_id is None and message is not None and view is not None:
+            # a user message: the run that answered it
+            items = view.items
+            if message.item in items:
+                later = items[items.index(message.item) + 1 :]
+                run_id = next(
+                    (getattr(i, "run_id", None) for i in later if getattr(i, "run_id", None)), None
+                )
+        if run_id is None and view is not None and view.run is not None:
+            run_id = view.run.id
+        self.run_worker(
+            self._open_inspector(thread_id, run_id), group="inspector", exit_on_error=False
+        )
+
+    async def _open_inspector(self, thread_id: str, run_id: str | None) -> None:
+        from spool.client.run_details import RunDetailsError, fetch_run_details, latest_run_id
+        from spool.tui.screens.run_inspector import RunInspectorScreen
+
+        client = self.connection.client
+        if run_id is None:
+            try:
+                run_id = await latest_run_id(client, thread_id)
+            except RunDetailsError as exc:
+                self.notify(f"Could not list the runs: {exc}", severity="error")
+                return
+        if run_id is None:
+            self.notify("This thread has no run yet.")
+            return
+        rid = run_id
+
+        async def loader() -> Any:
+            return await fetch_run_details(client, thread_id, rid)
+
+        self.push_screen(RunInspectorScreen(title=f"Run inspector · {rid}", loader=loader))
+
+    # --- copy -----------------------------------------------------------------------------------
+    def copy_out(self, text: str, what: str) -> None:
+        """Copy `text` (system clipboard, else OSC 52) in a worker; the toast says how."""
+        self.run_worker(self._copy(text, what), group="clipboard", exit_on_error=False)
+
+    async def _copy(self, text: str, what: str) -> None:
+        report = await copy_text(self, text, what)
+        self.last_copy = report
+        self.notify(report.message, title="Copy", severity=report.severity)
+
+    def copy_message_or_reply(self) -> None:
+        """Copy the focused message, else the last assistant reply."""
+        message = self.focused_message()
+        if message is not None:
+            who = "your message" if message.item.role == "user" else "the message"
+            self.copy_out(message.item.text, who)
+            return
+        view = self.workspace.views.get(self.current or "")
+        text = view.last_reply() if view else None
+        if not text:
+            self.notify("No reply to copy yet.", severity="warning")
+            return
+        self.copy_out(text, "the last reply")
+
+    def action_copy_code(self) -> None:
+        """Copy the next code block of the focused message (or the last reply), framing it."""
+        from spool.tui.code_blocks import find_code_blocks
+
+        widget = self.focused_message() or self.last_reply_widget()
+        if widget is None:
+            self.notify("No reply to copy code from yet.", severity="warning")
+            return
+        blocks = find_code_blocks(widget.item.text)
+        state = self._workflow_state()
+        previous = state.highlighted
+        if previous is not None and previous is not widget:
+            previous.clear_highlight()
+            state.highlighted = None
+        if not blocks:
+            self.notify("No code block in this message.", severity="warning")
+            return
+        last = state.code
+        index = 0
+        if last is not None and last[0] == id(widget.item) and widget.highlighted:
+            index = (last[1] + 1) % len(blocks)
+        state.code = (id(widget.item), index)
+        block = blocks[index]
+        key = self._first_key("spool.copy_code", "ctrl+g")
+        more = f" · {key}: next" if len(blocks) > 1 else ""
+        widget.highlight_code(
+            block, f" copied: block {index + 1}/{len(blocks)} ({block.label}){more} "
+        )
+        state.highlighted = widget
+        widget.scroll_visible(animate=False)
+        self.copy_out(block.code, f"code block {index + 1}/{len(blocks)} ({block.lang or 'code'})")
+
+    # --- export and import --------------------------------------------------------------------
+    def action_export_thread(self, fmt: str = "md") -> None:
+        """Export the current thread to Markdown or JSON (asks for the path)."""
+        from spool.tui.screens.export import ExportRequest, ExportScreen
+
+        if self.current is None or self.driver is None or self.store is None:
+            self.notify("Not connected yet.", severity="warning")
+            return
+        thread_id = self.current
+        rec = self.store.get_thread(thread_id)
+        title = rec.title if rec else ""
+
+        def done(request: ExportRequest | None) -> None:
+            if request is not None:
+                self.run_worker(
+                    self._export(thread_id, title, request), group="export", exit_on_error=False
+                )
+
+        self.push_screen(
+            ExportScreen(thread_id, title, fmt=fmt, cursor_blink=self.cursor_blink), done
+        )
+
+    async def _export(self, thread_id: str, title: str, request: Any) -> None:
+        from spool.client.export import export_thread
+
+        try:
+            text = await export_thread(
+                self.connection.client, thread_id, request.fmt, title=title or None
+            )
+        except Exception as exc:
+            from spool.client.connection import describe_error
+
+            self.notify(f"Export failed: {describe_error(exc)}", severity="error")
+            return
+        path: Path = request.path
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.last_export = path
+        kind = "Markdown" if request.fmt == "md" else "JSON"
+        self.notify(f"Exported the thread ({kind}) to {path}", title="Export", timeout=10)
+
+    def action_import_thread(self) -> None:
+        """Add an existing thread (by id) to the list and open it."""
+        from spool.tui.screens.prompt import PromptScreen
+
+        if self.driver is None or self.store is None:
+            self.notify("Not connected yet.", severity="warning")
+            return
+
+        def done(thread_id: str | None) -> None:
+            if thread_id:
+                self.run_worker(self.import_thread(thread_id), group="threads", exit_on_error=False)
+
+        self.push_screen(
+            PromptScreen(
+                "Import a thread by id",
+                placeholder="thread_…",
+                cursor_blink=self.cursor_blink,
+            ),
+            done,
+        )
+
+    async def import_thread(self, thread_id: str) -> bool:
+        """Fetch the thread, add it to the index and the sidebar, and open it."""
+        from spool.client.thread_import import ImportFailed, fetch_thread_summary
+        from spool.store import ThreadRecord
+
+        assert self.store is not None
+        thread_id = thread_id.strip()
+        if self.store.get_thread(thread_id) is not None:
+            self._select_thread(thread_id)
+            self.notify("That thread is already in the list: opened it.")
+            return True
+        try:
+            summary = await fetch_thread_summary(self.connection.client, thread_id)
+        except ImportFailed as exc:
+            self.notify(f"Import failed: {exc}", severity="error")
+            return False
+        now = float(self.clock())
+        self.store.add_thread(
+            ThreadRecord(
+                summary.id,
+                self.profile,
+                title=summary.title,
+                assistant_id=summary.assistant_id,
+                created_at=summary.created_at or now,
+                updated_at=now,
+                preview=summary.preview,
+            )
+        )
+        self._update_row(summary.id, to_top=True)
+        self._select_thread(summary.id)
+        label = summary.title or summary.id
+        self.notify(f"Imported “{label}”.", title="Import")
+        return True
