@@ -89,3 +89,14 @@ def test_help_is_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_locate_prints_the_paths(isolated_dirs: Path) -> None:
+    config = _spool("locate", "config")
+    data = _spool("locate", "data")
+    themes = _spool("locate", "themes")
+    assert config.stdout.strip() == str(isolated_dirs / "config" / "config.toml")
+    assert data.stdout.strip() == str(isolated_dirs / "data")
+    assert themes.stdout.strip() == str(isolated_dirs / "config" / "themes")
+    explicit = _spool("--data-dir", str(isolated_dirs / "elsewhere"), "locate", "data")
+    assert explicit.stdout.strip() == str(isolated_dirs / "elsewhere")
