@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from textual.app import App, ComposeResult
 
+from spool.tui.themes import semantic_defaults
 from spool.tui.widgets.sidebar import Sidebar, SidebarRow
 
 NOW = 1_790_000_000.0
@@ -26,6 +27,10 @@ TOPICS = ["python tinydb", "textual streaming", "go channels", "rust lifetimes",
 
 
 class Harness(App[None]):
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # The sidebar's CSS uses spool's semantic colours, as SpoolApp provides them.
+        return {**super().get_theme_variable_defaults(), **semantic_defaults(self.current_theme)}
+
     def compose(self) -> ComposeResult:
         yield Sidebar(lambda: NOW, id="sidebar")
 
