@@ -88,3 +88,30 @@ async def test_refused_message_is_not_sent() -> None:
         await driver.send(view, "hello", "asst_1")
     assert not info.value.sent
     assert [type(i).__name__ for i in view.items] == ["NoticeItem"]  # the user message is gone
+
+
+async def test_reloaded_thread_shows_past_tool_calls(aclient: Any) -> None:
+    """Tool calls are not in the messages API: loading a thread brings them from the steps."""
+    from spool.client.view_model import ToolCallItem
+
+    tool = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+    assistant = await aclient.beta.assistants.create(model="echo", tools=[tool])
+    thread = await aclient.beta.threads.create(
+        messages=[{"role": "user", "content": '/call add {"a": 2, "b": 3}'}]
+    )
+    run = await aclient.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id
+    )
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    await aclient.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "5"}]
+    )
+    view = ThreadView(thread.id)
+    await RunDriver(aclient).load(view)
+    kinds = [type(item).__name__ for item in view.items]
+    assert kinds == ["MessageItem", "ToolCallItem", "MessageItem"]
+    item = view.items[1]
+    assert isinstance(item, ToolCallItem)
+    assert (item.name, item.output, item.status) == ("add", "5", "completed")
+    assert item.pretty_arguments.replace(" ", "").replace("\n", "") == '{"a":2,"b":3}'
+    assert view.items[2].text == "add returned: 5"

@@ -114,7 +114,7 @@ class RunDriver:
                 self.threads.messages.list(view.thread_id, limit=limit, order="desc"),
                 self.threads.runs.list(view.thread_id, limit=1, order="desc"),
             )
-            items: list[Item] = [_message_item(m) for m in reversed(page.data)]
+            items = await self._with_tool_calls(view.thread_id, list(reversed(page.data)))
             oldest = page.data[-1].id if page.data else None
         except Exception as exc:
             view.loading = False
@@ -136,6 +136,43 @@ class RunDriver:
             view.run_changed()
         return None
 
+    async def _with_tool_calls(self, thread_id: str, messages: list[Any]) -> list[Item]:
+        """Messages (oldest first) as items, each run's function calls before its reply.
+
+        The messages API does not return tool calls, so the steps of the runs on this page are
+        fetched (in parallel); a run's calls are placed before its first message on the page.
+        """
+        run_ids = list(dict.fromkeys(m.run_id for m in messages if m.run_id))
+        pages = await asyncio.gather(
+            *(
+                self.threads.runs.steps.list(run_id, thread_id=thread_id, limit=100, order="asc")
+                for run_id in run_ids
+            )
+        )
+        calls: dict[str, list[Item]] = {}
+        for run_id, steps in zip(run_ids, pages, strict=True):
+            for step in steps.data:
+                if step.step_details.type != "tool_calls":
+                    continue
+                for tc in step.step_details.tool_calls:
+                    if tc.type != "function":
+                        continue
+                    calls.setdefault(run_id, []).append(
+                        ToolCallItem(
+                            tc.id,
+                            name=tc.function.name,
+                            arguments=tc.function.arguments,
+                            output=tc.function.output,
+                            status="completed" if tc.function.output is not None else "pending",
+                            run_id=run_id,
+                        )
+                    )
+        items: list[Item] = []
+        for message in messages:
+            items.extend(calls.pop(message.run_id, []) if message.run_id else [])
+            items.append(_message_item(message))
+        return items
+
     async def load_older(self, view: ThreadView, *, limit: int = PAGE_SIZE) -> int:
         """Load one older page (scroll-up pagination); returns how many messages came."""
         if not view.has_more_before or view.loading or not view.oldest_message_id:
@@ -149,7 +186,10 @@ class RunDriver:
             raise RunError(describe_error(exc), sent=False) from exc
         finally:
             view.loading = False
-        items: list[Item] = [_message_item(m) for m in reversed(page.data)]
+        try:
+            items = await self._with_tool_calls(view.thread_id, list(reversed(page.data)))
+        except Exception as exc:
+            raise RunError(describe_error(exc), sent=False) from exc
         oldest = page.data[-1].id if page.data else None
         view.prepend(items, has_more=bool(page.has_more), oldest_id=oldest)
         return len(items)
