@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spool.client.connection import describe_error
+from spool.client.export import message_text
 
 PAGE_LIMIT = 100
 
@@ -150,19 +151,6 @@ def _error(obj: Any) -> str | None:
     return None
 
 
-def _text(message: Any) -> str:
-    parts: list[str] = []
-    for part in getattr(message, "content", None) or []:
-        kind = getattr(part, "type", None)
-        if kind == "text" and getattr(part, "text", None) is not None:
-            parts.append(part.text.value or "")
-        elif kind == "image_file":
-            parts.append(f"[image: {part.image_file.file_id}]")
-        elif kind == "image_url":
-            parts.append(f"[image: {part.image_url.url}]")
-    return "".join(parts)
-
-
 def _tool_call(call: Any) -> ToolCallDetail:
     kind = getattr(call, "type", "") or ""
     if kind == "function":
@@ -201,7 +189,7 @@ def step_detail(step: Any, texts: dict[str, str]) -> StepDetail:
 
 def run_details_from(run: Any, steps: list[Any], messages: list[Any]) -> RunDetails:
     """Assemble `RunDetails` from SDK objects (run, its steps oldest first, its messages)."""
-    texts = {m.id: _text(m) for m in messages}
+    texts = {m.id: message_text(m) for m in messages}
     ended, how = _end(run)
     details = RunDetails(
         id=run.id,

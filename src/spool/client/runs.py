@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spool.client.connection import describe_error
+from spool.client.export import message_text
 from spool.client.run_options import RunOptions
 from spool.client.view_model import (
     ACTIVE_STATUSES,
@@ -54,25 +55,12 @@ class RunOutcome:
     error: str | None = None
 
 
-def _text_of(message: Any) -> str:
-    """The concatenated text parts of an SDK Message."""
-    parts: list[str] = []
-    for part in getattr(message, "content", None) or []:
-        if getattr(part, "type", None) == "text" and getattr(part, "text", None) is not None:
-            parts.append(part.text.value or "")
-        elif getattr(part, "type", None) == "image_file":
-            parts.append(f"[image: {part.image_file.file_id}]")
-        elif getattr(part, "type", None) == "image_url":
-            parts.append(f"[image: {part.image_url.url}]")
-    return "".join(parts)
-
-
 def _message_item(message: Any) -> MessageItem:
     role = "user" if message.role == "user" else "assistant"
     return MessageItem(
         id=message.id,
         role=role,
-        text=_text_of(message),
+        text=message_text(message),
         status=message.status or "completed",
         run_id=message.run_id,
         created_at=float(message.created_at or 0),
@@ -359,7 +347,7 @@ class RunDriver:
             if item is None:
                 view.add(_message_item(data))
             else:
-                item.text = _text_of(data) or item.text
+                item.text = message_text(data) or item.text
                 item.status = data.status or "completed"
                 self._last_emit.pop(item.id, None)
                 view.updated(item)
@@ -457,7 +445,7 @@ class RunDriver:
                     if item is None:
                         view.add(_message_item(message))
                     else:
-                        text = _text_of(message)
+                        text = message_text(message)
                         if text != item.text or item.status != message.status:
                             item.text, item.status = text, message.status or item.status
                             view.updated(item)

@@ -13,18 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from spool.client.view_model import RunState
-
-RUN_STATUSES = (
-    "queued",
-    "in_progress",
-    "requires_action",
-    "cancelling",
-    "cancelled",
-    "failed",
-    "completed",
-    "incomplete",
-    "expired",
-)
+from spool.tui.themes import RUN_STATUSES
 
 
 def _status_class(status: str) -> str:
