@@ -274,3 +274,26 @@ async def delete_assistant(client: Any, assistant_id: str) -> None:
         return
     except Exception as exc:
         raise AssistantError(f"Could not delete the assistant: {describe_error(exc)}") from exc
+
+
+async def default_assistant(
+    client: Any, remembered_id: str | None, *, name: str, model: str, instructions: str
+) -> tuple[Any, list[Any]]:
+    """The assistant to use at start-up, and the assistants seen on the way (to cache).
+
+    The remembered one if it still exists; else the oldest on the first page of the list;
+    else a new one with `name`, `model` and `instructions` (the first run of spool).
+    """
+    import openai
+
+    if remembered_id:
+        try:
+            found = await client.beta.assistants.retrieve(remembered_id)
+            return found, [found]
+        except openai.NotFoundError:
+            pass
+    page = await client.beta.assistants.list(limit=100)
+    if page.data:
+        return page.data[-1], list(page.data)
+    created = await client.beta.assistants.create(name=name, model=model, instructions=instructions)
+    return created, [created]

@@ -93,6 +93,21 @@ class RunDriver:
     def threads(self) -> Any:
         return self.client.beta.threads
 
+    # --- threads ----------------------------------------------------------------------------
+    async def create_thread(self) -> str:
+        """A new empty thread on the server; returns its id."""
+        thread = await self.threads.create()
+        return str(thread.id)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread on the server (already gone counts as deleted)."""
+        import openai
+
+        try:
+            await self.threads.delete(thread_id)
+        except openai.NotFoundError:
+            return
+
     # --- loading ----------------------------------------------------------------------------
     async def load(self, view: ThreadView, *, limit: int = PAGE_SIZE) -> Any | None:
         """Load the newest page of messages; returns an active run to resume, if any."""

@@ -22,6 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input
 
+from spool.client.assistants import default_assistant
 from spool.client.connection import Connection, ConnectionFailed, describe_error
 from spool.client.runs import RunDriver, RunError
 from spool.client.view_model import Change, ThreadView, Workspace
@@ -370,26 +371,15 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
 
     async def _ensure_assistant(self, client: Any) -> None:
         assert self.store is not None
-        import openai
-
-        if self.assistant_id:
-            try:
-                a = await client.beta.assistants.retrieve(self.assistant_id)
-                self._cache_assistant(a)
-                return
-            except openai.NotFoundError:
-                self.assistant_id = None
-        page = await client.beta.assistants.list(limit=100)
-        for a in page.data:
+        chosen, seen = await default_assistant(
+            client,
+            self.assistant_id,
+            name=DEFAULT_ASSISTANT_NAME,
+            model=self.connection.default_model(self.requested_model),
+            instructions=DEFAULT_INSTRUCTIONS,
+        )
+        for a in seen:
             self._cache_assistant(a)
-        if page.data:
-            chosen = page.data[-1]  # the oldest on this page: usually the default one
-        else:
-            model = self.connection.default_model(self.requested_model)
-            chosen = await client.beta.assistants.create(
-                name=DEFAULT_ASSISTANT_NAME, model=model, instructions=DEFAULT_INSTRUCTIONS
-            )
-            self._cache_assistant(chosen)
         self.assistant_id = chosen.id
         self.store.set_setting(f"assistant.{self.profile}", chosen.id)
 
@@ -402,12 +392,13 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
 
     async def _create_thread(self, client: Any) -> str:
         assert self.store is not None
-        thread = await client.beta.threads.create()
-        rec = ThreadRecord(thread.id, self.profile, "", self.assistant_id)
+        driver = self.driver or RunDriver(client, clock=self.clock)
+        thread_id = await driver.create_thread()
+        rec = ThreadRecord(thread_id, self.profile, "", self.assistant_id)
         self.store.add_thread(rec)
-        self._update_row(thread.id, to_top=True)
-        self._select_thread(thread.id)
-        return str(thread.id)
+        self._update_row(thread_id, to_top=True)
+        self._select_thread(thread_id)
+        return thread_id
 
     # --- opening threads ------------------------------------------------------------------------
     def _select_thread(self, thread_id: str, *, load: bool = True, force: bool = False) -> None:
@@ -644,12 +635,8 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
     async def _delete_thread(self, thread_id: str) -> None:
         assert self.store is not None
         if self.driver is not None:
-            import openai
-
             try:
-                await self.connection.client.beta.threads.delete(thread_id)
-            except openai.NotFoundError:
-                pass
+                await self.driver.delete_thread(thread_id)
             except Exception as exc:
                 self._set_error(f"Could not delete: {describe_error(exc)}")
                 return
