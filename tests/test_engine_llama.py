@@ -11,16 +11,16 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from engine_helpers import collect, user
 from spool.config import ModelSpec
 from spool.server.engines.base import (
     ChatMessage,
     EngineError,
-    EngineEvent,
     EngineRequest,
     Finish,
     TextDelta,
@@ -56,14 +56,6 @@ def engine() -> Iterator[LlamaEngine]:
     eng = LlamaEngine(ModelSpec(name="smollm2", engine="llama", n_ctx=2048))
     yield eng
     asyncio.run(eng.aclose())
-
-
-def user(text: str) -> list[ChatMessage]:
-    return [ChatMessage(role="user", content=text)]
-
-
-async def collect(events: AsyncIterator[EngineEvent]) -> list[EngineEvent]:
-    return [event async for event in events]
 
 
 # -- without the model ---------------------------------------------------------------------

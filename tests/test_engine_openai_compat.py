@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from engine_helpers import collect, user
 from spool.config import ModelSpec
 from spool.server.engines.base import (
     ChatMessage,
@@ -54,14 +55,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def user(text: str) -> list[ChatMessage]:
-    return [ChatMessage(role="user", content=text)]
-
-
-async def collect(events: AsyncIterator[EngineEvent]) -> list[EngineEvent]:
-    return [event async for event in events]
 
 
 def engine_for(base_url: str, model: str, **kwargs: Any) -> OpenAICompatEngine:
