@@ -1,18 +1,28 @@
-"""The local index (TinyDB): saved threads, assistant cache, settings and unsent drafts.
+"""The local index (TinyDB): saved threads, assistant cache, settings, drafts and the outbox.
 
 The Assistants API has no list-threads endpoint, so this file is the user's only list of threads.
 
 Durability and speed:
 
 * `DeferredAtomicStorage` keeps the data in memory; TinyDB reads come from memory and every
-  write only marks the data dirty and wakes a writer thread. The writer coalesces bursts of
-  writes (one file write per `coalesce_s`) and writes atomically: temp file, `fsync`,
-  `os.replace`, directory `fsync`. A `kill -9` leaves either the old or the new file, never a
-  torn one, and the UI's event loop never waits for the disk.
+  write only marks the data dirty and wakes a writer thread, so the UI's event loop never waits
+  for the disk, and every method is safe to call from any thread.
+* The writer writes atomically (0600 temp file, `fsync`, `os.replace`, directory `fsync`): a
+  `kill -9` leaves either the old or the new file, never a torn one.
+* When the writer has been idle, a change is written at once (leading edge); changes that
+  follow a write within `coalesce_s` (50 ms) are coalesced into one write at the end of that
+  window. So what a `kill -9` or a closed terminal can lose is the changes of the last
+  `coalesce_s` plus one file write (a few ms; ~50 ms for 10,000 threads) — never more than
+  about 0.1 s of actions, and nothing after `Store.close()` or `Store.flush()`.
+* The outbox (`add_outbox`, …) keeps messages the user sent that are not posted yet, and
+  drafts (`set_draft`) the unsent text, with the same guarantee.
 * A single-instance lock (`index.lock`, `fcntl.flock`) makes a second spool on the same data
   dir open the index read-only (`Store.read_only`, with `Store.warnings` saying so).
-* A corrupt index is moved aside (`index.json.corrupt-<time>`) with a warning, and spool starts
-  with an empty one.
+* Loading never crashes and never loses records silently (`spool.index_recovery`): invalid
+  records are skipped and reported in `Store.warnings`, a corrupt file is salvaged record by
+  record and moved aside, and `index.json.bak` (the last good index, refreshed after a clean load
+  and at most every `BACKUP_INTERVAL_S` after a write, and on close) fills in what a salvage
+  cannot find. Every file the store writes is mode 0600; looser existing ones are fixed on open.
 """
 
 from __future__ import annotations
@@ -22,43 +32,30 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
+from spool.index_recovery import (
+    OUTBOX_STATES,
+    atomic_write_text,
+    backup_path,
+    count_records,
+    load_index,
+    make_private,
+)
+
 INDEX_NAME = "index.json"
 LOCK_NAME = "index.lock"
+BACKUP_INTERVAL_S = 30.0  # the writer refreshes index.json.bak at most this often (and on close)
+COALESCE_S = 0.05
 
 Clock = Callable[[], float]
-
-
-def _fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it is durable (best effort)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (temp file + fsync + os.replace + dir fsync)."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class DeferredAtomicStorage(Storage):
@@ -74,10 +71,12 @@ class DeferredAtomicStorage(Storage):
         *,
         lock: threading.RLock | None = None,
         read_only: bool = False,
-        coalesce_s: float = 0.05,
+        coalesce_s: float = COALESCE_S,
         warnings: list[str] | None = None,
+        clock: Clock = time.time,
     ) -> None:
         self.path = Path(path)
+        self.clock = clock
         self.lock = lock or threading.RLock()
         self.read_only = read_only
         self.coalesce_s = coalesce_s
@@ -91,6 +90,9 @@ class DeferredAtomicStorage(Storage):
         self._flushed_generation = 0
         self.write_count = 0  # file writes done (for tests and benchmarks)
         self.last_write_s = 0.0
+        self._last_write_end = float("-inf")  # time.monotonic() after the last file write
+        self._last_backup = float("-inf")
+        self._closing = False
         self._thread: threading.Thread | None = None
         if not read_only:
             self._thread = threading.Thread(
@@ -116,6 +118,7 @@ class DeferredAtomicStorage(Storage):
 
     def close(self) -> None:
         """Write what is pending and stop the writer thread."""
+        self._closing = True
         if self._thread is not None:
             self._stop = True
             self._wake.set()
@@ -130,32 +133,29 @@ class DeferredAtomicStorage(Storage):
             if not self.read_only:
                 with contextlib.suppress(OSError):
                     stale.unlink()
+        result = load_index(self.path, read_only=self.read_only, clock=self.clock)
+        self.warnings.extend(result.warnings)
+        if self.read_only:
+            return result.data
+        if not result.clean:
+            self._generation += 1  # put what was recovered on disk at once
+            self._dirty = True
+            self._wake.set()
+        elif count_records(result.data):
+            self._refresh_backup(result.raw)
+        return result.data
+
+    def _refresh_backup(self, text: str) -> None:
+        """Keep `index.json.bak` as the last good index (best effort, off the caller)."""
+        self._last_backup = time.monotonic()
+        bak = backup_path(self.path)
+        with contextlib.suppress(OSError):
+            if bak.exists() and bak.read_text(encoding="utf-8") == text:
+                return
         try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
+            atomic_write_text(bak, text)
         except OSError as exc:
-            self.warnings.append(f"cannot read {self.path}: {exc}")
-            return {}
-        if not raw.strip():
-            return {}
-        try:
-            data = json.loads(raw)
-            if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-                raise ValueError("not a TinyDB document")
-        except ValueError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            if not self.read_only:
-                with contextlib.suppress(OSError):
-                    os.replace(self.path, aside)
-                self.warnings.append(
-                    f"The thread index {self.path} was corrupt ({exc}); moved it to {aside.name} "
-                    "and started a new one."
-                )
-            else:
-                self.warnings.append(f"The thread index {self.path} is corrupt ({exc}).")
-            return {}
-        return data
+            self.warnings.append(f"cannot write the backup {bak}: {exc}")
 
     def _write_now(self) -> None:
         with self.lock:
@@ -170,7 +170,11 @@ class DeferredAtomicStorage(Storage):
         except OSError as exc:
             self.warnings.append(f"cannot write {self.path}: {exc}")
             self._dirty = True
+        else:
+            if self._closing or time.monotonic() - self._last_backup >= BACKUP_INTERVAL_S:
+                self._refresh_backup(text)
         self.last_write_s = time.perf_counter() - start
+        self._last_write_end = time.monotonic()
         self.write_count += 1
         with self._written:
             self._flushed_generation = max(self._flushed_generation, generation)
@@ -181,7 +185,12 @@ class DeferredAtomicStorage(Storage):
             self._wake.wait()
             if self._stop:
                 return
-            time.sleep(self.coalesce_s)  # let a burst of writes pile up
+            # Leading edge: a change after a quiet moment is written at once; a change that
+            # follows a write within `coalesce_s` waits out the rest of that window, so a
+            # burst of changes costs one file write per window.
+            pause = self.coalesce_s - (time.monotonic() - self._last_write_end)
+            if pause > 0:
+                time.sleep(pause)
             self._wake.clear()
             if self._dirty:
                 self._write_now()
@@ -281,20 +290,62 @@ class AssistantRecord:
         return {"id": self.id, "profile": self.profile, "name": self.name, "model": self.model}
 
 
+@dataclass(slots=True)
+class OutboxItem:
+    """A message the user sent that is not posted yet (queued, or its post failed)."""
+
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"text", "state", "error"})
+
+    id: str
+    thread_id: str
+    text: str
+    profile: str = "local"
+    created_at: float = 0.0
+    state: str = "pending"  # "pending" | "failed"
+    error: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "thread_id": self.thread_id,
+            "profile": self.profile,
+            "text": self.text,
+            "created_at": self.created_at,
+            "state": self.state,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> OutboxItem:
+        return cls(
+            id=str(doc["id"]),
+            thread_id=str(doc["thread_id"]),
+            text=str(doc.get("text", "")),
+            profile=str(doc.get("profile") or "local"),
+            created_at=float(doc.get("created_at") or 0.0),
+            state=str(doc.get("state") or "pending"),
+            error=doc.get("error"),
+        )
+
+
 @dataclass
 class Store:
     """The index of one data dir. Methods are cheap (memory); the disk is written off-thread."""
 
     data_dir: Path
     clock: Clock = time.time
-    coalesce_s: float = 0.05
+    coalesce_s: float = COALESCE_S
     read_only: bool = False
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = self.data_dir / INDEX_NAME
+        for private in (self.path, backup_path(self.path), self.data_dir / LOCK_NAME):
+            make_private(private)
+        for private in self.data_dir.glob(f"{INDEX_NAME}.*-*"):  # moved-aside copies
+            make_private(private)
         self._lock = threading.RLock()
         self._instance_lock = InstanceLock(self.data_dir / LOCK_NAME)
         if not self.read_only and not self._instance_lock.acquire():
@@ -308,6 +359,7 @@ class Store:
             "read_only": self.read_only,
             "coalesce_s": self.coalesce_s,
             "warnings": self.warnings,
+            "clock": self.clock,
         }
         self.db = TinyDB(self.path, storage=self._make_storage)
         self.storage: DeferredAtomicStorage = self.db.storage  # type: ignore[assignment]
@@ -315,6 +367,7 @@ class Store:
         self._assistants = self.db.table("assistants", cache_size=0)
         self._settings = self.db.table("settings", cache_size=0)
         self._drafts = self.db.table("drafts", cache_size=0)
+        self._outbox = self.db.table("outbox", cache_size=0)
         with self._lock:
             self._thread_doc_ids: dict[str, int] = {
                 str(doc.get("id")): doc.doc_id for doc in self._threads.all()
@@ -378,11 +431,13 @@ class Store:
                 self._threads.update(fields, doc_ids=[doc_id])
 
     def delete_thread(self, thread_id: str) -> None:
-        """Forget a thread (and its draft)."""
+        """Forget a thread (and its draft and unsent messages)."""
         with self._locked():
             doc_id = self._thread_doc_ids.pop(thread_id, None)
             if doc_id is not None:
                 self._threads.remove(doc_ids=[doc_id])
+            for item in self.outbox(thread_id):
+                self.remove_outbox(item.id)
         self.set_draft(thread_id, "")
 
     # --- assistants -------------------------------------------------------------------------
@@ -391,7 +446,9 @@ class Store:
         with self._locked():
             docs = list(self._assistants._read_table().values())
         return [
-            AssistantRecord(d["id"], d.get("profile", ""), d.get("name") or "", d.get("model", ""))
+            AssistantRecord(
+                d["id"], d.get("profile") or "", d.get("name") or "", d.get("model") or ""
+            )
             for d in docs
             if d.get("profile") == profile
         ]
@@ -440,7 +497,12 @@ class Store:
         return ""
 
     def set_draft(self, thread_id: str, text: str) -> None:
-        """Remember (or with "" forget) the unsent text of a thread."""
+        """Remember (or with "" forget) the unsent text of a thread.
+
+        Safe to call from any thread and cheap enough for every keystroke: it changes memory
+        and wakes the writer. The draft is on disk within about `coalesce_s` plus one file
+        write (well under a second), so a closed terminal or a `kill -9` loses at most that.
+        """
         from tinydb import Query
 
         q = Query()
@@ -451,6 +513,80 @@ class Store:
                 )
             elif self.get_draft(thread_id):
                 self._drafts.remove(q.thread_id == thread_id)
+
+    # --- outbox: messages the user sent that are not posted yet ------------------------------
+    def outbox(self, thread_id: str) -> list[OutboxItem]:
+        """The unsent messages of a thread, oldest first."""
+        with self._locked():
+            docs = list(self._outbox._read_table().items())
+        items = [
+            (int(k), OutboxItem.from_doc(d)) for k, d in docs if d.get("thread_id") == thread_id
+        ]
+        items.sort(key=lambda pair: (pair[1].created_at, pair[0]))
+        return [item for _, item in items]
+
+    def all_outbox(self, profile: str | None = None) -> list[OutboxItem]:
+        """Every unsent message (of one profile), oldest first."""
+        with self._locked():
+            docs = list(self._outbox._read_table().items())
+        items = [(int(k), OutboxItem.from_doc(d)) for k, d in docs]
+        if profile is not None:
+            items = [pair for pair in items if pair[1].profile == profile]
+        items.sort(key=lambda pair: (pair[1].created_at, pair[0]))
+        return [item for _, item in items]
+
+    def add_outbox(self, thread_id: str, text: str, *, profile: str | None = None) -> OutboxItem:
+        """Queue a message for a thread (state "pending"); `profile` defaults to the thread's."""
+        if profile is None:
+            rec = self.get_thread(thread_id)
+            profile = rec.profile if rec is not None else "local"
+        item = OutboxItem(
+            id=f"out_{uuid.uuid4().hex}",
+            thread_id=thread_id,
+            text=text,
+            profile=profile,
+            created_at=self.clock(),
+        )
+        with self._locked():
+            self._outbox.insert(item.to_doc())
+        return item
+
+    def get_outbox(self, item_id: str) -> OutboxItem | None:
+        """One queued message by id."""
+        with self._locked():
+            for doc in self._outbox._read_table().values():
+                if doc.get("id") == item_id:
+                    return OutboxItem.from_doc(doc)
+        return None
+
+    def update_outbox(self, item_id: str, **fields: Any) -> OutboxItem | None:
+        """Change `text`, `state` ("pending"/"failed") or `error` of a queued message.
+
+        Returns the updated item (None when there is no such item); other fields or a wrong
+        state raise ValueError and change nothing.
+        """
+        unknown = set(fields) - OutboxItem.MUTABLE
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))} of an outbox item")
+        if "state" in fields and fields["state"] not in OUTBOX_STATES:
+            raise ValueError(f"state must be one of {', '.join(OUTBOX_STATES)}")
+        if "text" in fields and not isinstance(fields["text"], str):
+            raise ValueError("text must be a string")
+        if fields.get("error") is not None and not isinstance(fields["error"], str):
+            raise ValueError("error must be a string or None")
+        from tinydb import Query
+
+        with self._locked():
+            if not self._outbox.update(fields, Query().id == item_id):
+                return None
+            return self.get_outbox(item_id)
+
+    def remove_outbox(self, item_id: str) -> bool:
+        """Drop a queued message (posted, or cancelled by the user); False when unknown."""
+        from tinydb import Query
+
+        with self._locked():
+            return bool(self._outbox.remove(Query().id == item_id))
 
     # --- lifecycle -----------------------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
