@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from spool.config import Config
-from spool.server import objects, sse, validation
+from spool.server import jsonbody, objects, sse, validation
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError, bad_request, not_found
@@ -106,15 +106,7 @@ async def _body(request: Request, schema: validation.Check, *, optional: bool = 
         raise bad_request(
             "You must provide a JSON body for this request.", code="missing_required_parameter"
         )
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request(
-            "We could not parse the JSON body of your request. The API expects a JSON payload, "
-            "but what was sent was not valid JSON.",
-            code="invalid_json",
-        ) from None
-    return validation.validate(body, schema)
+    return validation.validate(jsonbody.parse(raw), schema)
 
 
 def _list_params(request: Request) -> dict[str, Any]:

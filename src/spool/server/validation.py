@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spool.server.errors import ApiError
+from spool.server.jsonbody import MAX_SCHEMA_DEPTH, check_depth
 
 Check = Callable[[Any, str], None]
 
@@ -265,7 +266,22 @@ def metadata() -> Check:
 
 # --- shared pieces of the spec ------------------------------------------------------------
 
-JSON_OBJECT = obj(additional=True)
+
+def schema_object() -> Check:
+    """A free-form JSON Schema object (function `parameters`, `json_schema.schema`).
+
+    Limited to `MAX_SCHEMA_DEPTH` (64) levels of JSON, i.e. 32 levels of nested schemas.
+    """
+    any_object = obj(additional=True)
+
+    def check(value: Any, path: str) -> None:
+        any_object(value, path)
+        check_depth(value, MAX_SCHEMA_DEPTH, path)
+
+    return check
+
+
+JSON_OBJECT = schema_object()
 
 FUNCTION = obj(
     {"name": string(max_len=64, pattern=r"[a-zA-Z0-9_-]+")},
