@@ -229,6 +229,23 @@ def test_works_while_another_spool_holds_the_index(remote: Remote) -> None:
         holder.close()
 
 
+def test_read_only_index_warning_names_the_thread(remote: Remote) -> None:
+    import re
+
+    holder = Store(remote.data_dir)  # like a running TUI
+    try:
+        result = remote.ask("remember me")  # piped: no header line with the id on stdout
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "You said: remember me\n"
+        match = re.search(r"spool threads add (thread_\w+) --profile test", result.stderr)
+        assert match, result.stderr
+    finally:
+        holder.close()
+    added = spool("threads", "add", match.group(1), "--profile", "test")
+    assert added.returncode == 0, added.stderr
+    assert f"added {match.group(1)}: remember me" in added.stdout
+
+
 def test_interrupt_cancels_the_run(remote: Remote) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "spool", "ask", "--profile", "test", "/sleep 30000"],

@@ -28,6 +28,7 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     ctx.obj["model"] = model
     if ctx.invoked_subcommand is not None:
         return
+    _require_profile(None, profile)
     try:
         from spool.tui.app import run_tui
     except ImportError:  # pragma: no cover - the TUI is not built yet
@@ -111,14 +112,30 @@ def locate(ctx: click.Context, what: str) -> None:
 
 
 # --- one-shot client commands (`ask`, `export`, `threads`) -----------------------------------
+def _require_profile(command: str | None, profile: str) -> None:
+    """Exit 2 with the known profiles when the config file does not define `profile`."""
+    from spool.config import UnknownProfile, load_config
+
+    try:
+        load_config().profile(profile)
+    except UnknownProfile as exc:
+        click.echo(f"spool{' ' + command if command else ''}: {exc}", err=True)
+        sys.exit(2)
+
+
 def _resolve(ctx: click.Context, data_dir: str | None, profile: str | None) -> tuple[Any, str]:
-    """The data dir and profile of a client command (its own options, else the group's)."""
+    """The data dir and profile of a client command (its own options, else the group's); an
+    unknown profile ends the command (exit 2) before anything else happens."""
     from spool.config import data_dir as resolve_data_dir
 
     obj = ctx.obj or {}
-    return resolve_data_dir(data_dir or obj.get("data_dir")), profile or obj.get(
-        "profile"
-    ) or "local"
+    name = profile or obj.get("profile") or "local"
+    names = []
+    while ctx.parent is not None:  # "threads add", not "add"
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    _require_profile(" ".join(names), name)
+    return resolve_data_dir(data_dir or obj.get("data_dir")), name
 
 
 def _run_command(name: str, coro: Any) -> Any:
@@ -185,6 +202,7 @@ def ask(
     """
     if thread_id and new:
         raise click.UsageError("--thread and --new exclude each other")
+    directory, profile_name = _resolve(ctx, data_dir, profile)
     if question == "-":
         question = sys.stdin.read()
     question = question.strip()
@@ -193,7 +211,6 @@ def ask(
     from spool.client.ask import AskRequest
     from spool.client.ask import ask as run_ask
 
-    directory, profile_name = _resolve(ctx, data_dir, profile)
     request = AskRequest(
         question=question,
         data_dir=directory,

@@ -74,6 +74,16 @@ class Profile:
     api_key_env: str | None = None
 
 
+class UnknownProfile(ValueError):
+    """A profile name that neither spool nor the config file defines."""
+
+    def __init__(self, name: str, known: list[str], path: Path | None) -> None:
+        where = f"; add [profiles.{name}] to {path}" if path is not None else ""
+        super().__init__(f"unknown profile {name!r} (known: {', '.join(known)}){where}")
+        self.name = name
+        self.known = known
+
+
 @dataclass(slots=True)
 class Config:
     """The parsed config file, with defaults and the list of problems found in it."""
@@ -85,6 +95,13 @@ class Config:
     theme: str | None = None
     path: Path | None = None
     problems: list[str] = field(default_factory=list)
+
+    def profile(self, name: str) -> Profile:
+        """The profile called `name`; UnknownProfile (listing the known ones) otherwise."""
+        spec = self.profiles.get(name)
+        if spec is None:
+            raise UnknownProfile(name, sorted(self.profiles), self.path)
+        return spec
 
 
 _MODEL_KEYS = {f for f in ModelSpec.__slots__ if f != "name"}  # type: ignore[attr-defined]

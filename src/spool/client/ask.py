@@ -219,12 +219,7 @@ class Asker:
         for problem in self.config.problems:
             self.warn(f"config: {problem}")
         self.connection = connection_for(req.profile, req.data_dir, self.config)
-        self._index = Index(
-            req.data_dir,
-            self.warn,
-            read_only_hint="this thread is not saved in it "
-            "(add it later with `spool threads add THREAD_ID`)",
-        )
+        self._index = Index(req.data_dir, self.warn)
         self.printer = ReplyPrinter(self.out)
         try:
             try:
@@ -310,6 +305,11 @@ class Asker:
 
         req = self.request
         assert self._index is not None and self.thread_id is not None
+        profile = "" if req.profile == "local" else f" --profile {req.profile}"
+        self._index.read_only_hint = (
+            f"this thread is not saved in it; add it later with "
+            f"`spool threads add {self.thread_id}{profile}`"
+        )
         with self._index.write() as store:
             if store is None:
                 return
