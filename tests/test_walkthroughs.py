@@ -1,8 +1,11 @@
-"""The four original OpenAI Assistants walkthroughs in `shared/reference/` run unchanged against
-`spool serve`.
+"""The four original OpenAI Assistants walkthroughs run unchanged against `spool serve`.
 
-Nothing is copied from the walkthroughs into this file: the examples are extracted from the
-Markdown at collection time and run as they are written, with only placeholders filled in.
+The examples are extracted from the walkthroughs' Markdown at collection time and run as they
+are written, with only placeholders filled in. Where `shared/reference/` is beside the clone
+(CI), the originals there are extracted and run; otherwise the verbatim copies in
+`tests/walkthroughs/` are (a fresh clone needs nothing beside it), and with the originals at
+hand `test_copies_carry_the_examples_of_the_originals` checks that the copies still carry every
+example as written. The same goes for the official schemas (`openapi/…normalized.yaml`).
 
 * Extraction. Fenced blocks (```python, ```bash/```sh or unlabelled ones) are taken from the
   Markdown; a block whose first line starts with `curl` is a curl example, a ```python block a
@@ -66,6 +69,12 @@ WALKTHROUGHS = (
     "getting-started-guide.md",
     "quickstart-thread-run.md",
     "threads-messages-runs-reference.md",
+)
+COPIES_DIR = Path(__file__).parent / "walkthroughs"  # verbatim copies (tests/walkthroughs/)
+HAVE_ORIGINALS = all((REFERENCE_DIR / doc).is_file() for doc in WALKTHROUGHS)
+SOURCE_DIR = REFERENCE_DIR if HAVE_ORIGINALS else COPIES_DIR
+SPEC_PATH = (
+    NORMALIZED_SPEC if NORMALIZED_SPEC.is_file() else COPIES_DIR / "openapi" / NORMALIZED_SPEC.name
 )
 # Numbered walkthroughs: a later step uses the ids that earlier steps returned.
 SEQUENTIAL_DOCS = frozenset({"curl-walkthrough.md", "quickstart-thread-run.md"})
@@ -227,9 +236,9 @@ def _is_streaming(code: str) -> bool:
     return bool((curl_request(code)[2] or {}).get("stream"))
 
 
-def extract_examples(doc: str) -> list[Example]:
-    """Every example of one walkthrough, in document order."""
-    text = (REFERENCE_DIR / doc).read_text(encoding="utf-8")
+def extract_examples(doc: str, directory: Path = SOURCE_DIR) -> list[Example]:
+    """Every example of one walkthrough (read from `directory`), in document order."""
+    text = (directory / doc).read_text(encoding="utf-8")
     lines = text.splitlines()
     found: list[tuple[str, str, int, int, int]] = []  # kind, code, first line, start idx, end idx
     fences: list[tuple[str, str, int, int]] = []  # info, code, start idx, end idx (non-examples)
@@ -526,7 +535,7 @@ def expected_object(method: str, path: str) -> tuple[str, str]:
 
 @functools.cache
 def _schemas() -> dict[str, Any]:
-    with NORMALIZED_SPEC.open(encoding="utf-8") as f:
+    with SPEC_PATH.open(encoding="utf-8") as f:
         return yaml.safe_load(f)["components"]["schemas"]
 
 
@@ -709,6 +718,12 @@ def check_documented_stream(documented: tuple[str, ...], names: list[str | None]
     else:
         n = expected.index("thread.run.step.in_progress") + 1
         assert actual[:n] == expected[:n], f"event order {actual} != documented {expected}"
+
+
+@pytest.fixture(scope="module")
+def spec() -> SpecValidator:
+    """The official schemas: the shared spec where it is, else the copy in tests/walkthroughs/."""
+    return SpecValidator(SPEC_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -942,7 +957,7 @@ def python_sessions(
 def test_extraction_finds_every_example() -> None:
     """Every curl command line and every ```python fence of the walkthroughs is an example."""
     for doc in WALKTHROUGHS:
-        text = (REFERENCE_DIR / doc).read_text(encoding="utf-8")
+        text = (SOURCE_DIR / doc).read_text(encoding="utf-8")
         examples = [e for e in ALL_EXAMPLES if e.doc == doc]
         curl_lines = re.findall(r"^curl ", text, re.MULTILINE)
         assert len([e for e in examples if e.kind == "curl"]) == len(curl_lines), doc
@@ -958,6 +973,34 @@ def test_extraction_finds_every_example() -> None:
                 compile(example.code, example.test_id, "exec")
     assert len({e.test_id for e in ALL_EXAMPLES}) == len(ALL_EXAMPLES), "test ids must be unique"
     assert CURL_EXAMPLES and PYTHON_EXAMPLES
+
+
+def _as_written(example: Example) -> tuple[Any, ...]:
+    """What a copy must keep of an example: kind, order, heading, code, documented response."""
+    return (
+        example.kind,
+        example.number,
+        example.title,
+        example.code,
+        example.documented,
+        example.documented_stream,
+        example.session,
+    )
+
+
+def test_copies_carry_the_examples_of_the_originals() -> None:
+    """tests/walkthroughs/ holds every example of every walkthrough as written (the API calls
+    in order, with their placeholders), so a fresh clone runs them; with the originals at hand
+    (CI) the copies must not differ from them in any example."""
+    for doc in WALKTHROUGHS:
+        copied = [_as_written(e) for e in extract_examples(doc, COPIES_DIR)]
+        assert copied, doc
+        if HAVE_ORIGINALS:
+            originals = [_as_written(e) for e in extract_examples(doc, REFERENCE_DIR)]
+            assert copied == originals, f"{COPIES_DIR / doc} differs from {REFERENCE_DIR / doc}"
+    if HAVE_ORIGINALS and NORMALIZED_SPEC.is_file():
+        spec_copy = COPIES_DIR / "openapi" / NORMALIZED_SPEC.name
+        assert spec_copy.read_bytes() == NORMALIZED_SPEC.read_bytes(), spec_copy
 
 
 def test_extraction_pairs_documented_responses() -> None:
