@@ -23,6 +23,8 @@ REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
 if not REFERENCE_DIR.exists():  # CI: shared/ beside the clone
     REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 NORMALIZED_SPEC = REFERENCE_DIR / "openapi" / "assistants-v2.normalized.yaml"
+if not NORMALIZED_SPEC.is_file():  # a fresh clone: the verbatim copy in tests/walkthroughs/
+    NORMALIZED_SPEC = Path(__file__).parent / "walkthroughs" / "openapi" / NORMALIZED_SPEC.name
 
 TEST_MODELS_TOML = """
 default_model = "echo"

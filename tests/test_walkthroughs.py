@@ -5,7 +5,8 @@ are written, with only placeholders filled in. Where `shared/reference/` is besi
 (CI), the originals there are extracted and run; otherwise the verbatim copies in
 `tests/walkthroughs/` are (a fresh clone needs nothing beside it), and with the originals at
 hand `test_copies_carry_the_examples_of_the_originals` checks that the copies still carry every
-example as written. The same goes for the official schemas (`openapi/…normalized.yaml`).
+example as written. The same goes for the official schemas (`openapi/…normalized.yaml`,
+which `conftest.NORMALIZED_SPEC` falls back to).
 
 * Extraction. Fenced blocks (```python, ```bash/```sh or unlabelled ones) are taken from the
   Markdown; a block whose first line starts with `curl` is a curl example, a ```python block a
@@ -73,9 +74,6 @@ WALKTHROUGHS = (
 COPIES_DIR = Path(__file__).parent / "walkthroughs"  # verbatim copies (tests/walkthroughs/)
 HAVE_ORIGINALS = all((REFERENCE_DIR / doc).is_file() for doc in WALKTHROUGHS)
 SOURCE_DIR = REFERENCE_DIR if HAVE_ORIGINALS else COPIES_DIR
-SPEC_PATH = (
-    NORMALIZED_SPEC if NORMALIZED_SPEC.is_file() else COPIES_DIR / "openapi" / NORMALIZED_SPEC.name
-)
 # Numbered walkthroughs: a later step uses the ids that earlier steps returned.
 SEQUENTIAL_DOCS = frozenset({"curl-walkthrough.md", "quickstart-thread-run.md"})
 
@@ -535,7 +533,7 @@ def expected_object(method: str, path: str) -> tuple[str, str]:
 
 @functools.cache
 def _schemas() -> dict[str, Any]:
-    with SPEC_PATH.open(encoding="utf-8") as f:
+    with NORMALIZED_SPEC.open(encoding="utf-8") as f:
         return yaml.safe_load(f)["components"]["schemas"]
 
 
@@ -718,12 +716,6 @@ def check_documented_stream(documented: tuple[str, ...], names: list[str | None]
     else:
         n = expected.index("thread.run.step.in_progress") + 1
         assert actual[:n] == expected[:n], f"event order {actual} != documented {expected}"
-
-
-@pytest.fixture(scope="module")
-def spec() -> SpecValidator:
-    """The official schemas: the shared spec where it is, else the copy in tests/walkthroughs/."""
-    return SpecValidator(SPEC_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -998,9 +990,10 @@ def test_copies_carry_the_examples_of_the_originals() -> None:
         if HAVE_ORIGINALS:
             originals = [_as_written(e) for e in extract_examples(doc, REFERENCE_DIR)]
             assert copied == originals, f"{COPIES_DIR / doc} differs from {REFERENCE_DIR / doc}"
-    if HAVE_ORIGINALS and NORMALIZED_SPEC.is_file():
+    original_spec = REFERENCE_DIR / "openapi" / NORMALIZED_SPEC.name
+    if original_spec.is_file():
         spec_copy = COPIES_DIR / "openapi" / NORMALIZED_SPEC.name
-        assert spec_copy.read_bytes() == NORMALIZED_SPEC.read_bytes(), spec_copy
+        assert spec_copy.read_bytes() == original_spec.read_bytes(), spec_copy
 
 
 def test_extraction_pairs_documented_responses() -> None:
