@@ -237,6 +237,15 @@ def test_empty_index_is_reported(tmp_path: Path, with_backup: bool) -> None:
     store.close()
 
 
+def test_a_clean_start_refreshes_the_backup(tmp_path: Path) -> None:
+    full = _written(tmp_path)
+    (tmp_path / "index.json.bak").write_text(_index({"1": _thread(1)}))  # an older backup
+    store = Store(tmp_path)  # a clean index, nothing written in this session
+    assert store.warnings == []
+    store.close()
+    assert json.loads((tmp_path / "index.json.bak").read_text()) == json.loads(full)
+
+
 def test_missing_index_with_a_backup_is_restored(tmp_path: Path) -> None:
     _written(tmp_path)
     (tmp_path / "index.json").unlink()

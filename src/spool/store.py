@@ -93,6 +93,7 @@ class DeferredAtomicStorage(Storage):
         self._last_write_end = float("-inf")  # time.monotonic() after the last file write
         self._last_backup = float("-inf")
         self._closing = False
+        self._pending_backup: str | None = None  # a clean index to copy to index.json.bak
         self._thread: threading.Thread | None = None
         if not read_only:
             self._thread = threading.Thread(
@@ -126,6 +127,7 @@ class DeferredAtomicStorage(Storage):
             self._thread = None
         if self._dirty and not self.read_only:
             self._write_now()
+        self._backup_if_pending()
 
     # --- internals ------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
@@ -142,7 +144,8 @@ class DeferredAtomicStorage(Storage):
             self._dirty = True
             self._wake.set()
         elif count_records(result.data):
-            self._refresh_backup(result.raw)
+            self._pending_backup = result.raw  # the writer thread copies it: no disk here
+            self._wake.set()
         return result.data
 
     def _refresh_backup(self, text: str) -> None:
@@ -172,6 +175,7 @@ class DeferredAtomicStorage(Storage):
             self._dirty = True
         else:
             if self._closing or time.monotonic() - self._last_backup >= BACKUP_INTERVAL_S:
+                self._pending_backup = None  # older than this text
                 self._refresh_backup(text)
         self.last_write_s = time.perf_counter() - start
         self._last_write_end = time.monotonic()
@@ -194,8 +198,14 @@ class DeferredAtomicStorage(Storage):
             self._wake.clear()
             if self._dirty:
                 self._write_now()
+            self._backup_if_pending()
             if self._stop:
                 return
+
+    def _backup_if_pending(self) -> None:
+        text, self._pending_backup = self._pending_backup, None
+        if text is not None:
+            self._refresh_backup(text)
 
     def wait_flushed(self, timeout: float = 10.0) -> bool:
         """Block until everything written so far is on disk (tests, benchmarks)."""
