@@ -314,3 +314,47 @@ def expected_text_callbacks(deltas: list[str]) -> list[Any]:
         ("end", None),
     ]
     return calls
+
+
+class StallProbe:
+    """A second client that times `GET /v1/models` back to back while something heavy runs.
+
+    Use as a context manager around the heavy request; `worst_ms` is the slowest answer seen
+    (a request that is still waiting when the block ends counts with its time so far).
+    """
+
+    def __init__(self, server: Any) -> None:
+        import threading
+
+        self._http = raw_http(server, timeout=60.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.samples: list[float] = []
+        self._started: float | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._started = time.perf_counter()
+            response = self._http.get("models")
+            self.samples.append((time.perf_counter() - self._started) * 1000)
+            self._started = None
+            assert response.status_code == 200
+            time.sleep(0.002)
+
+    def __enter__(self) -> StallProbe:
+        self._http.get("models")  # connect first
+        self._thread.start()
+        time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        started = self._started
+        if started is not None:
+            self.samples.append((time.perf_counter() - started) * 1000)
+        self._stop.set()
+        self._thread.join(60)
+        self._http.close()
+
+    @property
+    def worst_ms(self) -> float:
+        return max(self.samples, default=0.0)

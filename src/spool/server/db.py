@@ -7,12 +7,19 @@ in creation order. The schema version lives in `PRAGMA user_version`; `migrate()
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
 TABLES = ("assistants", "threads", "messages", "runs", "steps")
 Table = Literal["assistants", "threads", "messages", "runs", "steps"]
@@ -37,6 +44,12 @@ _MIGRATIONS: dict[int, str] = {
         thread_id TEXT NOT NULL, data TEXT NOT NULL);
     CREATE INDEX steps_run ON steps (run_id, seq);
     """,
+    # Deleted objects keep their position, so a list cursor naming one still resolves.
+    2: """
+    CREATE TABLE tombstones (
+        id TEXT PRIMARY KEY, tbl TEXT NOT NULL, seq INTEGER NOT NULL,
+        thread_id TEXT, run_id TEXT);
+    """,
 }
 
 # Extra indexed columns per table, taken from the object on every write.
@@ -51,16 +64,51 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+@dataclass
+class Page:
+    """One page of a list endpoint, objects still as their stored JSON text."""
+
+    ids: list[str]
+    rows: list[str]
+    has_more: bool
+
+
 class Database:
-    """The server's SQLite file (WAL). Used from the event-loop thread only; calls are short."""
+    """The server's SQLite file (WAL), private to its owner (0600).
+
+    `conn` is used from the event-loop thread only, for short calls. Longer reads (a run's
+    whole conversation) go through `reader()`: one read-only connection per worker thread,
+    which WAL lets run beside the loop's writes.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        fixed = private_file(path)
+        self.fixed_modes = [fixed] if fixed else []
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.migrate()
+        for suffix in ("-wal", "-shm"):
+            fixed = private_file(Path(f"{path}{suffix}"), create=False)
+            if fixed:
+                self.fixed_modes.append(fixed)
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection (for work done off the event loop)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
 
     def migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -78,6 +126,10 @@ class Database:
                 self.conn.execute(f"PRAGMA user_version = {target}")
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
         self.conn.close()
 
     # --- documents -----------------------------------------------------------------------
@@ -96,12 +148,41 @@ class Database:
         self.conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", values)
 
     def get(self, table: Table, object_id: str) -> dict[str, Any] | None:
+        raw = self.get_raw(table, object_id)
+        return json.loads(raw) if raw is not None else None
+
+    def get_raw(self, table: Table, object_id: str) -> str | None:
+        """The stored JSON text of an object (answered as is: no decode/encode on the loop)."""
         row = self.conn.execute(f"SELECT data FROM {table} WHERE id = ?", (object_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
 
     def delete(self, table: Table, object_id: str) -> bool:
-        cur = self.conn.execute(f"DELETE FROM {table} WHERE id = ?", (object_id,))
-        return cur.rowcount > 0
+        """Delete one object, keeping a tombstone of its list position for cursors."""
+        cols = [c for c in ("thread_id", "run_id") if c in _COLUMNS[table]]
+        select = ", ".join(("seq", *cols))
+        row = self.conn.execute(f"SELECT {select} FROM {table} WHERE id = ?", (object_id,))
+        found = row.fetchone()
+        if found is None:
+            return False
+        values = dict(zip(("seq", *cols), found, strict=True))
+        with self.transaction():
+            self.conn.execute(f"DELETE FROM {table} WHERE id = ?", (object_id,))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO tombstones (id, tbl, seq, thread_id, run_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (object_id, table, values["seq"], values.get("thread_id"), values.get("run_id")),
+            )
+        return True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN … COMMIT (or ROLLBACK), joining the caller's transaction when one is open."""
+        if self.conn.in_transaction:
+            yield
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            yield
 
     def delete_where(self, table: Table, column: str, value: str) -> None:
         assert column in _COLUMNS[table]
@@ -133,33 +214,28 @@ class Database:
         order: str,
         after: str | None,
         before: str | None,
-    ) -> tuple[list[dict[str, Any]], bool] | None:
-        """One page of a list endpoint; None when the `after`/`before` cursor is unknown.
+    ) -> Page | None:
+        """One page of a list endpoint; None when a cursor never was in this list.
 
-        Returns (objects, has_more). `after` moves in the requested order; `before` returns the
-        objects just before the cursor (still in the requested order).
+        `after` moves in the requested order; `before` returns the objects just before the
+        cursor (still in the requested order). A cursor naming an object deleted meanwhile
+        resolves to the position it had. A page also ends (with `has_more`) once its objects
+        reach `PAGE_BYTES`, so one response never holds more than that plus one object.
         """
         for column in where:
             assert column in _COLUMNS[table]
         clauses = [f"{c} = ?" for c in where]
         params: list[Any] = list(where.values())
         desc = order == "desc"
-
-        def cursor_seq(object_id: str) -> int | None:
-            row = self.conn.execute(
-                f"SELECT seq FROM {table} WHERE id = ?", (object_id,)
-            ).fetchone()
-            return row[0] if row else None
-
         reverse = False
         if after:
-            seq = cursor_seq(after)
+            seq = self._cursor_seq(table, after, where)
             if seq is None:
                 return None
             clauses.append("seq < ?" if desc else "seq > ?")
             params.append(seq)
         if before:
-            seq = cursor_seq(before)
+            seq = self._cursor_seq(table, before, where)
             if seq is None:
                 return None
             clauses.append("seq > ?" if desc else "seq < ?")
@@ -167,14 +243,56 @@ class Database:
             if not after:
                 reverse = True  # walk backwards from the cursor, then flip
         direction = "DESC" if desc != reverse else "ASC"
-        sql = f"SELECT data FROM {table}"
+        sql = f"SELECT id, data FROM {table}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += f" ORDER BY seq {direction} LIMIT ?"
         params.append(limit + 1)
-        rows = self.conn.execute(sql, params).fetchall()
-        has_more = len(rows) > limit
-        objects = [json.loads(r[0]) for r in rows[:limit]]
+        ids: list[str] = []
+        rows: list[str] = []
+        size = 0
+        has_more = False
+        for object_id, data in self.conn.execute(sql, params):
+            if len(rows) == limit or (rows and size + len(data) > PAGE_BYTES):
+                has_more = True
+                break
+            ids.append(object_id)
+            rows.append(data)
+            size += len(data)
         if reverse:
-            objects.reverse()
-        return objects, has_more
+            ids.reverse()
+            rows.reverse()
+        return Page(ids, rows, has_more)
+
+    def _cursor_seq(self, table: Table, object_id: str, where: dict[str, str]) -> int | None:
+        """The list position of a cursor id (live or deleted) that belongs to this list."""
+        cols = list(where)
+        select = ", ".join(("seq", *cols))
+        row = self.conn.execute(f"SELECT {select} FROM {table} WHERE id = ?", (object_id,))
+        found = row.fetchone()
+        if found is None:
+            if any(c not in ("thread_id", "run_id") for c in cols):
+                return None
+            found = self.conn.execute(
+                f"SELECT {select} FROM tombstones WHERE id = ? AND tbl = ?", (object_id, table)
+            ).fetchone()
+            if found is None:
+                return None
+        if list(found[1:]) != list(where.values()):
+            return None  # an id from another list
+        return found[0]
+
+
+def private_file(path: Path, *, create: bool = True) -> str | None:
+    """Make `path` 0600 (creating it empty when asked); a note when an existing mode was fixed."""
+    if create:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        return f"{path} was mode {mode:04o}; now 0600"
+    return None

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from spool.server import objects, sse
+from spool.server import history, objects, sse
 from spool.server.db import Database
 from spool.server.engines.base import (
     ChatMessage,
@@ -85,20 +85,6 @@ def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
     return {"type": value["type"], "last_messages": value.get("last_messages")}
 
 
-def _message_text(message: dict[str, Any]) -> str:
-    out = []
-    for part in message["content"]:
-        if part["type"] == "text":
-            out.append(part["text"]["value"])
-        elif part["type"] == "image_url":
-            out.append(f"[image: {part['image_url']['url']}]")
-        elif part["type"] == "image_file":
-            out.append(f"[image file: {part['image_file']['file_id']}]")
-        elif part["type"] == "refusal":
-            out.append(part["refusal"])
-    return "\n".join(out)
-
-
 class RunManager:
     """Creates, executes, streams, cancels and expires runs; owns the thread locks."""
 
@@ -108,6 +94,7 @@ class RunManager:
         self.run_expiry_s = run_expiry_s
         self.active: dict[str, ActiveRun] = {}
         self.by_thread: dict[str, str] = {}
+        self.token_counts = history.TokenCounts()
 
     # --- start-up and shutdown ---------------------------------------------------------------
 
@@ -320,7 +307,7 @@ class RunManager:
         self._set_status(active, "in_progress", **fields)
         try:
             while True:
-                request = self._build_request(active)
+                request = await self._build_request(active)
                 if request is None:
                     return  # already finished as incomplete (prompt too long)
                 engine, _spec = self.router.engine_for(run["model"])
@@ -358,34 +345,38 @@ class RunManager:
         if active.task is task and active.run["status"] in ("queued", "in_progress", "cancelling"):
             self._finish_interrupted(active)
 
-    def _build_request(self, active: ActiveRun) -> EngineRequest | None:
+    async def _build_request(self, active: ActiveRun) -> EngineRequest | None:
         run = active.run
-        history = [
-            m
-            for m in self.db.all_where("messages", "thread_id", run["thread_id"])
-            if m["run_id"] != run["id"]
-        ]
         strategy = run["truncation_strategy"]
+        last_messages = None
         if strategy["type"] == "last_messages" and strategy.get("last_messages"):
-            history = history[-strategy["last_messages"] :]
-        conversation = [ChatMessage(role=m["role"], content=_message_text(m)) for m in history]
+            last_messages = strategy["last_messages"]
         so_far = self._run_so_far(active)
-        conversation += so_far
         system = [ChatMessage("system", run["instructions"])] if run["instructions"] else []
         engine, spec = self.router.engine_for(run["model"])
         limit = run["max_prompt_tokens"]
-        if limit is not None:
-            while len(conversation) > 1 and engine.count_tokens(system + conversation) > limit:
-                conversation.pop(0)
-            if engine.count_tokens(system + conversation) > limit:
-                self._finish_message(active)
-                self._set_status(
-                    active,
-                    "incomplete",
-                    incomplete_details={"reason": "max_prompt_tokens"},
-                    usage=self._run_usage(active),
-                )
-                return None
+        found = await asyncio.to_thread(
+            history.load,
+            self.db,
+            self.token_counts,
+            engine,
+            thread_id=run["thread_id"],
+            run_id=run["id"],
+            last_messages=last_messages,
+            system=system,
+            so_far=so_far,
+            max_prompt_tokens=limit,
+        )
+        conversation = found.messages
+        if not found.fits:
+            self._finish_message(active)
+            self._set_status(
+                active,
+                "incomplete",
+                incomplete_details={"reason": "max_prompt_tokens"},
+                usage=self._run_usage(active),
+            )
+            return None
         max_tokens = None
         if run["max_completion_tokens"] is not None:
             max_tokens = run["max_completion_tokens"] - active.completion_tokens
@@ -428,7 +419,7 @@ class RunManager:
             if details["type"] == "message_creation":
                 message = self.db.get("messages", details["message_creation"]["message_id"])
                 if message:
-                    out.append(ChatMessage("assistant", _message_text(message)))
+                    out.append(ChatMessage("assistant", history.message_text(message)))
                 continue
             calls = [c for c in details["tool_calls"] if c["type"] == "function"]
             out.append(

@@ -410,18 +410,59 @@ ATTACHMENT_TOOL = tagged(
     }
 )
 
+# Per-object limits. OpenAI's: message content at most 256,000 characters. spool's own (so one
+# request stays cheap; OpenAI's values are not in the spec): 32 attachments and 32 content parts
+# per message, 1,000 messages per create-thread / additional_messages, 128 tool outputs.
+MAX_MESSAGE_CHARS = 256_000
+MAX_ATTACHMENTS = 32
+MAX_CONTENT_PARTS = 32
+MAX_MESSAGES_PER_REQUEST = 1000
+MAX_TOOL_OUTPUTS = 128
+
+
+def _check_content_length(value: str | list[dict[str, Any]], path: str) -> None:
+    """The text of a message (a string, or the sum of its text parts) within the limit."""
+    if isinstance(value, str):
+        size = len(value)
+    else:
+        size = sum(len(p["text"]) for p in value if p.get("type") == "text")
+    if size > MAX_MESSAGE_CHARS:
+        raise _fail(
+            path,
+            f"Invalid '{path}': string too long. Expected a string with maximum length "
+            f"{MAX_MESSAGE_CHARS}, but got a string with length {size} instead.",
+            "string_above_max_length",
+        )
+
+
+def _message_content() -> Check:
+    shape = one_of(
+        (lambda v: isinstance(v, str), string()),
+        (
+            lambda v: isinstance(v, list),
+            array(CONTENT_PART, min_items=1, max_items=MAX_CONTENT_PARTS),
+        ),
+        expected="a string or an array of content parts",
+    )
+
+    def check(value: Any, path: str) -> None:
+        shape(value, path)
+        _check_content_length(value, path)
+
+    return check
+
+
 CREATE_MESSAGE = obj(
     {
         "role": enum("user", "assistant"),
-        "content": one_of(
-            (lambda v: isinstance(v, str), string()),
-            (lambda v: isinstance(v, list), array(CONTENT_PART, min_items=1)),
-            expected="a string or an array of content parts",
-        ),
+        "content": _message_content(),
     },
     {
         "attachments": nullable(
-            array(obj(optional={"file_id": string(), "tools": array(ATTACHMENT_TOOL)}))
+            array(
+                obj(optional={"file_id": string(), "tools": array(ATTACHMENT_TOOL, max_items=2)}),
+                max_items=MAX_ATTACHMENTS,
+            )
         ),
         "metadata": metadata(),
     },
@@ -485,7 +526,7 @@ MODIFY_ASSISTANT = obj(
 
 CREATE_THREAD = obj(
     optional={
-        "messages": array(CREATE_MESSAGE),
+        "messages": array(CREATE_MESSAGE, max_items=MAX_MESSAGES_PER_REQUEST),
         "tool_resources": tool_resources(allow_vector_store_helper=True),
         "metadata": metadata(),
     }
@@ -523,7 +564,7 @@ CREATE_RUN = obj(
         **{k: v for k, v in _RUN_FIELDS.items() if k != "assistant_id"},
         "reasoning_effort": REASONING_EFFORT,
         "additional_instructions": nullable(string()),
-        "additional_messages": nullable(array(CREATE_MESSAGE)),
+        "additional_messages": nullable(array(CREATE_MESSAGE, max_items=MAX_MESSAGES_PER_REQUEST)),
     },
 )
 
@@ -537,7 +578,12 @@ CREATE_THREAD_AND_RUN = obj(
 )
 
 SUBMIT_TOOL_OUTPUTS = obj(
-    {"tool_outputs": array(obj(optional={"tool_call_id": string(), "output": string()}))},
+    {
+        "tool_outputs": array(
+            obj(optional={"tool_call_id": string(), "output": string()}),
+            max_items=MAX_TOOL_OUTPUTS,
+        )
+    },
     {"stream": nullable(boolean())},
 )
 
