@@ -2,7 +2,9 @@
 
 Every route checks the bearer key (constant-time), parses and validates its body, and answers
 JSON or, for `"stream": true`, server-sent events. Every error is the OpenAI envelope with a 4xx
-(or a 500 with `x-should-retry: false` for bugs); never a traceback.
+(or a 500 with `x-should-retry: false` for bugs); never a traceback. Modify endpoints follow
+the spec, which marks their body required: no body is a 400, `{}` changes nothing. A 405
+lists the path's methods in `Allow`.
 """
 
 from __future__ import annotations
@@ -383,7 +385,7 @@ async def get_thread(state: State, request: Request) -> Any:
 
 async def modify_thread(state: State, request: Request) -> Any:
     thread = _thread(state, request)
-    body = await _body(request, validation.MODIFY_THREAD, optional=True)
+    body = await _body(request, validation.MODIFY_THREAD)
     if "metadata" in body:
         thread["metadata"] = body["metadata"] or {}
     if "tool_resources" in body:
@@ -434,7 +436,7 @@ async def get_message(state: State, request: Request) -> Any:
 
 async def modify_message(state: State, request: Request) -> Any:
     message = _message(state, request)
-    body = await _body(request, validation.MODIFY_METADATA, optional=True)
+    body = await _body(request, validation.MODIFY_METADATA)
     if "metadata" in body:
         message["metadata"] = body["metadata"] or {}
         state.db.update("messages", message)
@@ -515,7 +517,7 @@ async def get_run(state: State, request: Request) -> Any:
 
 async def modify_run(state: State, request: Request) -> Any:
     run = _run(state, request)
-    body = await _body(request, validation.MODIFY_METADATA, optional=True)
+    body = await _body(request, validation.MODIFY_METADATA)
     if "metadata" in body:
         run["metadata"] = body["metadata"] or {}
         state.db.update("runs", run)
@@ -626,11 +628,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     elif exc.status_code == 405:
         error = ApiError(
-            405, f"Method {request.method} is not allowed for {request.url.path}", code=None
+            405,
+            f"Method {request.method} is not allowed for {request.url.path}",
+            code=None,
+            headers={"allow": ", ".join(_allowed_methods(request))},
         )
     else:
         error = ApiError(exc.status_code, str(exc.detail))
     return _error(error)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers for this path (routes are split by method)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
