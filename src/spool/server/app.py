@@ -31,6 +31,7 @@ from spool.server import jsonbody, objects, sse, validation
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError, bad_request, not_found
+from spool.server.private import private_data_dir
 from spool.server.runs import ActiveRun, Frame, RunManager
 
 log = logging.getLogger("spool.server")
@@ -669,8 +670,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        for note in private_data_dir(settings.data_dir):
+            log.warning("fixed permissions: %s", note)
         state.db = Database(settings.data_dir / "spool.db")
+        for note in state.db.fixed_modes:
+            log.warning("fixed permissions: %s", note)
         state.router = ModelRouter(settings.config, echo_delay_ms=settings.echo_delay_ms)
         state.runs = RunManager(state.db, state.router, run_expiry_s=settings.run_expiry_s)
         recovered = state.runs.recover()

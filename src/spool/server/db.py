@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from spool.server.private import private_file
 
 SCHEMA_VERSION = 2
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
@@ -281,18 +281,3 @@ class Database:
         if list(found[1:]) != list(where.values()):
             return None  # an id from another list
         return found[0]
-
-
-def private_file(path: Path, *, create: bool = True) -> str | None:
-    """Make `path` 0600 (creating it empty when asked); a note when an existing mode was fixed."""
-    if create:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return None
-    if mode & 0o077:
-        os.chmod(path, 0o600)
-        return f"{path} was mode {mode:04o}; now 0600"
-    return None

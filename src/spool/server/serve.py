@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from spool.config import load_config
+from spool.server.private import private_data_dir
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -91,10 +92,13 @@ def serve_forever(
         )
     if run_expiry_s < 1:
         raise ServeError("--run-expiry-s must be at least 1")
+    os.umask(0o077)  # everything the server creates is private (the data dir holds every chat)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        notes = private_data_dir(data_dir)
     except OSError as exc:
         raise ServeError(f"cannot create the data dir {data_dir}: {exc}") from exc
+    for note in notes:
+        _say(f"fixed permissions: {note}")
     config = load_config(config_path)
     for problem in config.problems:
         _say(f"config problem (ignored): {problem}")
@@ -127,7 +131,9 @@ def serve_forever(
         _say(f"default model {router.default_model} ({source})")
         _say(f"models: {', '.join(m['id'] for m in router.models())}")
         tmp = handshake.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"pid": os.getpid(), "url": url}))
         os.replace(tmp, handshake)
         _say(f"listening on {url}")
 
