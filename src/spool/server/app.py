@@ -27,7 +27,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from spool.config import Config
-from spool.server import jsonbody, objects, sse, validation
+from spool.server import connections, jsonbody, objects, sse, validation
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError, bad_request, not_found
@@ -101,11 +101,22 @@ async def _body(request: Request, schema: validation.Check, *, optional: bool = 
         raise ApiError(413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes.")
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(connections.BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ApiError(
+                        413, f"Request body too large: the limit is {MAX_BODY_BYTES} bytes."
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"Request timeout: the body did not arrive within {connections.BODY_TIMEOUT_S:g} s.",
+            type="invalid_request_error",
+            headers={"connection": "close"},
+        ) from None
     raw = b"".join(chunks)
     if not raw.strip():
         if optional:

@@ -111,6 +111,7 @@ def serve_forever(
     import uvicorn
 
     from spool.server.app import ServerSettings, create_app
+    from spool.server.connections import GuardedH11Protocol
 
     logging.basicConfig(level=logging.INFO, format="spool serve: %(message)s", stream=sys.stdout)
     sock = _bind(host, port)
@@ -162,6 +163,7 @@ def serve_forever(
             lifespan="on",
             timeout_graceful_shutdown=3,
             server_header=False,
+            http=GuardedH11Protocol,  # header deadline + connection cap (server/connections.py)
         )
     )
     try:
