@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,8 +14,10 @@ API_KEY = "sk-bench"
 
 
 @contextlib.contextmanager
-def spool_server(*extra: str, config_toml: str = 'default_model = "echo"\n') -> Iterator[str]:
-    """Yield the base URL of a fresh echo server (own temp data dir); stop it afterwards."""
+def spool_server_process(
+    *extra: str, config_toml: str = 'default_model = "echo"\n'
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Yield (base URL, process) of a fresh echo server (own temp data dir); stop it afterwards."""
     with tempfile.TemporaryDirectory(prefix="spool-bench-") as tmp:
         config = Path(tmp) / "config.toml"
         config.write_text(config_toml, encoding="utf-8")
@@ -33,7 +36,20 @@ def spool_server(*extra: str, config_toml: str = 'default_model = "echo"\n') -> 
             proc.kill()
             raise RuntimeError("spool serve did not start")
         try:
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+@contextlib.contextmanager
+def spool_server(*extra: str, config_toml: str = 'default_model = "echo"\n') -> Iterator[str]:
+    """Yield the base URL of a fresh echo server (own temp data dir); stop it afterwards."""
+    with spool_server_process(*extra, config_toml=config_toml) as (url, _proc):
+        yield url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

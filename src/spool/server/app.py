@@ -32,13 +32,13 @@ from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError, bad_request, not_found
 from spool.server.private import private_data_dir
-from spool.server.runs import ActiveRun, Frame, RunManager
+from spool.server.runs import ActiveRun, RunManager
+from spool.server.streams import Subscriber
 
 log = logging.getLogger("spool.server")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 OFF_LOOP_BODY_BYTES = 64 * 1024
-KEEP_ALIVE_S = 15.0
 POLL_AFTER_MS = "100"
 INCLUDE_VALUES = {"step_details.tool_calls[*].file_search.results[*].content"}
 
@@ -256,35 +256,23 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return route
 
 
-def _stream(state: State, active: ActiveRun, queue: asyncio.Queue[Frame], first: bytes = b""):
-    """The SSE response for a run: frames as the run produces them, batched when they queue up."""
+def _stream(state: State, active: ActiveRun, subscriber: Subscriber, first: bytes = b""):
+    """The SSE response for a run: frames as the run produces them, one write per wake-up."""
     run_id = active.run["id"]
 
     async def frames() -> AsyncIterator[bytes]:
-        pending = [first] if first else []
         try:
+            if first:
+                yield first
             while True:
-                if queue.empty():
-                    if pending:
-                        yield b"".join(pending)
-                        pending = []
-                    try:
-                        item = await asyncio.wait_for(queue.get(), KEEP_ALIVE_S)
-                    except TimeoutError:
-                        yield sse.KEEP_ALIVE
-                        continue
-                else:
-                    item = queue.get_nowait()
-                if item is None:
-                    pending.append(sse.DONE)
-                    yield b"".join(pending)
+                batch = await subscriber.batch()
+                if batch is None:
+                    yield sse.DONE
                     return
-                pending.append(item)
-                if len(pending) >= 256:
-                    yield b"".join(pending)
-                    pending = []
+                yield b"".join(batch)
         finally:
-            state.runs.unsubscribe(run_id, queue)
+            state.runs.unsubscribe(run_id, subscriber)
+            subscriber.close()
 
     return StreamingResponse(
         frames(),
@@ -476,9 +464,9 @@ def _start(state: State, active: ActiveRun, stream: bool, first: bytes = b"") ->
         snapshot = json.loads(json.dumps(active.run))
         state.runs.start(active)
         return snapshot
-    queue = state.runs.subscribe(active)
+    subscriber = state.runs.subscribe(active)
     state.runs.start(active)
-    return _stream(state, active, queue, first)
+    return _stream(state, active, subscriber, first)
 
 
 async def create_run(state: State, request: Request) -> Any:
@@ -553,13 +541,14 @@ async def submit_tool_outputs(state: State, request: Request) -> Any:
     if active is None or run["status"] != "requires_action":
         raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
     if body.get("stream"):
-        queue = state.runs.subscribe(active)
+        subscriber = state.runs.subscribe(active)
         try:
             state.runs.submit_tool_outputs(active, body["tool_outputs"])
         except ApiError:
-            state.runs.unsubscribe(run["id"], queue)
+            state.runs.unsubscribe(run["id"], subscriber)
+            subscriber.close()
             raise
-        return _stream(state, active, queue)
+        return _stream(state, active, subscriber)
     state.runs.submit_tool_outputs(active, body["tool_outputs"])
     return json.loads(json.dumps(active.run))
 

@@ -1,7 +1,7 @@
 """The run state machine: executes runs inside the server and emits their stream events.
 
 A run is executed by an asyncio task that is independent of any HTTP request: streaming requests
-only *subscribe* to the run's events (queues of ready-made SSE frames), so a client that
+only *subscribe* to the run's events (ready-made SSE frames, `streams.Subscriber`), so a client that
 disconnects can poll the run to its end. Messages and steps are written to SQLite as they are
 produced (text at most every `FLUSH_INTERVAL_S` while streaming, and at every state change).
 
@@ -32,14 +32,13 @@ from spool.server.engines.base import (
 )
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import bad_request, not_found
+from spool.server.streams import Subscriber
 
 log = logging.getLogger("spool.server")
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 FLUSH_INTERVAL_S = 0.25
-
-Frame = bytes | None  # None ends a subscriber's stream
 
 
 @dataclass
@@ -68,7 +67,7 @@ class ActiveRun:
     """In-memory state of a run that has not reached a terminal status."""
 
     run: dict[str, Any]
-    subscribers: list[asyncio.Queue[Frame]] = field(default_factory=list)
+    subscribers: list[Subscriber] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     expiry: asyncio.TimerHandle | None = None
     interrupt: str = "cancel"  # why the task was cancelled: "cancel" or "expire"
@@ -234,15 +233,15 @@ class RunManager:
         self._arm_expiry(active)
         return active
 
-    def subscribe(self, active: ActiveRun) -> asyncio.Queue[Frame]:
-        queue: asyncio.Queue[Frame] = asyncio.Queue()
-        active.subscribers.append(queue)
-        return queue
+    def subscribe(self, active: ActiveRun) -> Subscriber:
+        subscriber = Subscriber()
+        active.subscribers.append(subscriber)
+        return subscriber
 
-    def unsubscribe(self, run_id: str, queue: asyncio.Queue[Frame]) -> None:
+    def unsubscribe(self, run_id: str, subscriber: Subscriber) -> None:
         active = self.active.get(run_id)
-        if active and queue in active.subscribers:
-            active.subscribers.remove(queue)
+        if active and subscriber in active.subscribers:
+            active.subscribers.remove(subscriber)
 
     def start(self, active: ActiveRun, *, announce: bool = True) -> None:
         """Emit `created`/`queued` (for a new run) and start executing it."""
@@ -258,13 +257,13 @@ class RunManager:
     def _emit(self, active: ActiveRun, event: str, data: dict[str, Any]) -> None:
         if not active.subscribers:
             return
-        frame = sse.frame(event, data)
-        for queue in active.subscribers:
-            queue.put_nowait(frame)
+        frame = sse.frame(event, data)  # built once, shared by every subscriber
+        for subscriber in active.subscribers:
+            subscriber.push(frame)
 
     def _end_streams(self, active: ActiveRun) -> None:
-        for queue in active.subscribers:
-            queue.put_nowait(None)
+        for subscriber in active.subscribers:
+            subscriber.close()
         active.subscribers.clear()
 
     def _save_run(self, active: ActiveRun) -> None:
@@ -486,19 +485,14 @@ class RunManager:
             self._emit(active, "thread.message.created", message)
             self._emit(active, "thread.message.in_progress", message)
             open_message = active.message = OpenMessage(message, step, last_flush=time.monotonic())
-            part: dict[str, Any] = {"value": text, "annotations": []}
+            first = True
         else:
-            part = {"value": text}
+            first = False
         open_message.parts.append(text)
-        self._emit(
-            active,
-            "thread.message.delta",
-            {
-                "id": open_message.message["id"],
-                "object": "thread.message.delta",
-                "delta": {"content": [{"index": 0, "type": "text", "text": part}]},
-            },
-        )
+        if active.subscribers:
+            frame = sse.text_delta(open_message.message["id"], text, first=first)
+            for subscriber in active.subscribers:
+                subscriber.push(frame)
         now = time.monotonic()
         if now - open_message.last_flush >= FLUSH_INTERVAL_S:
             open_message.last_flush = now
