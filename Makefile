@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # examples, tests). pip caches the built wheel, so this happens once per machine.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: $(VENV)/.installed-local
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against the spec subset, bounded (FUZZ_ARGS="--max-examples 30 --time-limit 600");
+# fails on any 5xx. Minutes long, so not part of `make test` / CI's critical path.
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_server_fuzz.py $(FUZZ_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

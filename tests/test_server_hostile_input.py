@@ -178,3 +178,12 @@ def test_server_healthy_after_hostile_bodies(server: Any) -> None:
     with raw_http(server) as http:
         assert http.get("models").status_code == 200
         assert http.get("assistants", params={"limit": 100}).status_code == 200
+
+
+@pytest.mark.parametrize("tag", ["{}", "[]", "[1]", "null", "3"])
+def test_non_string_type_tags_are_400(server: Any, thread_id: str, tag: str) -> None:
+    """Found by schemathesis: a dict `type` in a tagged object was hashed → 500."""
+    body = '{"role": "user", "content": "x", "attachments": [{"file_id": "f", "tools": [{"type": %s}]}]}'
+    assert_error_envelope(_post(server, f"threads/{thread_id}/messages", body % tag), 400)
+    text = '{"model": "echo", "tools": [{"type": %s}]}' % tag
+    assert_error_envelope(_post(server, "assistants", text), 400)

@@ -231,7 +231,7 @@ def tagged(tags: dict[str, Check], *, key: str = "type") -> Check:
                 "missing_required_parameter",
             )
         tag = value[key]
-        if tag not in tags:
+        if not isinstance(tag, str) or tag not in tags:  # (a dict or list tag is unhashable)
             enum(*tags)(tag, f"{prefix}{key}")
         tags[tag](value, path)
 
