@@ -63,6 +63,13 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     type=int,
     help="Seconds before an active run expires.",
 )
+@click.option(
+    "--idle-exit-s",
+    default=None,
+    type=click.FloatRange(min=1),
+    help="Exit when no client used the server for this long and no run is executing "
+    "(the embedded server; default: run until stopped).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -73,6 +80,7 @@ def serve(
     config_path: str | None,
     echo_delay_ms: int,
     run_expiry_s: int,
+    idle_exit_s: float | None,
 ) -> None:
     """Run the Assistants v2 compatible server."""
     from pathlib import Path
@@ -90,6 +98,7 @@ def serve(
             config_path=Path(config_path) if config_path else None,
             echo_delay_ms=echo_delay_ms,
             run_expiry_s=run_expiry_s,
+            idle_exit_s=idle_exit_s,
         )
     except ServeError as exc:
         click.echo(f"spool serve: {exc}", err=True)

@@ -75,4 +75,4 @@ async def type_and_send(pilot: Any, text: str) -> None:
     app = pilot.app
     app.composer.focus()
     app.composer.set_text(text)
-    await pilot.press("enter")
+    await pilot.press("enter", "wait:40")  # an Enter is a send once no key follows it at once

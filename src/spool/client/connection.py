@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,30 @@ SERVER_FILE = "server.json"
 KEY_FILE = "api_key"
 LOG_FILE = "server.log"
 READY_MARK = "listening on "
+# The embedded server exits this long after its last client left (spool.server.idle); open
+# clients ping it every few seconds. Override with `--idle-exit-s` in the server arguments.
+EMBEDDED_IDLE_EXIT_S = 30.0
+CLIENT_HEADER = "X-Spool-Client"
+GOODBYE_HEADER = "X-Spool-Goodbye"
+
+
+# Timeouts (seconds). Connecting is quick on any network spool is used on; a request's answer
+# may take a while (a run's first byte waits for nothing: runs are created, then streamed); a
+# stream's gaps are bounded by the server's keep-alive comments (spool sends one every 15 s).
+CONNECT_TIMEOUT_S = 5.0
+ANSWER_TIMEOUT_S = 10.0  # the first request of a connection (GET /models), and pings
+READ_TIMEOUT_S = 60.0  # any later request's answer, and the longest silence inside a stream
+WRITE_TIMEOUT_S = 30.0
+POOL_TIMEOUT_S = 10.0
+
+
+def client_timeout() -> Any:
+    """The timeouts (`openai.Timeout`) of every client spool builds."""
+    import openai
+
+    return openai.Timeout(
+        READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+    )
 
 
 class ConnectionFailed(Exception):
@@ -94,6 +119,8 @@ class EmbeddedServer:
             sys.executable, "-m", "spool", "serve",
             "--host", "127.0.0.1", "--port", "0",
             "--data-dir", str(self.data_dir),
+            *([] if "--idle-exit-s" in self.extra_args
+              else ["--idle-exit-s", str(EMBEDDED_IDLE_EXIT_S)]),
             *self.extra_args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -185,6 +212,7 @@ class Connection:
     client: Any = None  # openai.AsyncOpenAI once connected
     server: EmbeddedServer | None = None
     models: list[str] = field(default_factory=list)
+    client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def url(self) -> str | None:
@@ -207,13 +235,28 @@ class Connection:
         if self.client is not None:  # reconnecting
             with contextlib.suppress(Exception):
                 await self.client.close()
-        self.client = openai.AsyncOpenAI(base_url=url, api_key=key or "none", max_retries=1)
+        self.client = openai.AsyncOpenAI(
+            base_url=url,
+            api_key=key or "none",
+            max_retries=1,
+            timeout=client_timeout(),
+            default_headers={CLIENT_HEADER: self.client_id},
+        )
         try:
-            page = await self.client.models.list()
+            quick = self.client.with_options(timeout=ANSWER_TIMEOUT_S, max_retries=0)
+            page = await quick.models.list()
             self.models = [m.id for m in page.data]
+        except openai.APITimeoutError as exc:
+            raise ConnectionFailed(
+                f"{url} accepted the connection but did not answer within {ANSWER_TIMEOUT_S:.0f} s"
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise ConnectionFailed(f"cannot reach {url}: {exc}") from exc
-        except openai.APIStatusError:
+            raise ConnectionFailed(f"cannot reach {url}: {describe_error(exc)}") from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise ConnectionFailed(
+                    f"{url} refused the API key (HTTP {exc.status_code})"
+                ) from exc
             self.models = []  # a remote server without /models is fine
         return self.client
 
@@ -228,13 +271,19 @@ class Connection:
         return self.models[0]
 
     async def close(self) -> None:
-        """Close the client and stop the server if we started it."""
+        """Say goodbye to the server and close the client.
+
+        The server is never killed here: an embedded one exits by itself once no client is
+        left and no run is executing (spool.server.idle), so runs started from here finish.
+        """
         client, self.client = self.client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.close()
-        if self.server is not None:
-            await asyncio.to_thread(self.server.stop)
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            quick = client.with_options(timeout=2.0, max_retries=0)
+            await quick.models.list(extra_headers={GOODBYE_HEADER: "1"})
+        with contextlib.suppress(Exception):
+            await client.close()
 
 
 def _import_openai() -> Any:
@@ -246,20 +295,61 @@ def _import_openai() -> Any:
     return openai
 
 
-def describe_error(exc: BaseException) -> str:
-    """A short human sentence for an exception from the SDK or the network."""
+@dataclass(frozen=True)
+class Problem:
+    """An error in words for the user; `connection` when the server could not be reached or
+    went away (reconnecting is the cure), as opposed to an answer that refused the request."""
+
+    text: str
+    connection: bool = False
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """A network error raised inside a stream (the SDK wraps only the request's own)."""
+    for name in ("httpx2", "httpx"):  # the SDK's HTTP library (openai 3.x: httpx2)
+        module = sys.modules.get(name)
+        error = getattr(module, "TransportError", None)
+        if isinstance(error, type) and isinstance(exc, error):
+            return True
+    return False
+
+
+def describe_problem(exc: BaseException, *, streaming: bool = False) -> Problem:
+    """What went wrong, in plain words (SDK, network and stream errors)."""
     try:
         import openai
     except ImportError:  # pragma: no cover
-        return str(exc) or type(exc).__name__
-    if isinstance(exc, openai.APIConnectionError):
-        return "Server unreachable: " + (str(exc) or "connection error")
+        return Problem(str(exc) or type(exc).__name__)
+    if isinstance(exc, openai.APITimeoutError):
+        if streaming:
+            return Problem(
+                "The server stopped sending mid-answer (timed out); the partial reply is kept.",
+                connection=True,
+            )
+        return Problem("The server did not answer in time.", connection=True)
+    if isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc):
+        if streaming:
+            return Problem(
+                "The server went away mid-answer; the partial reply is kept.", connection=True
+            )
+        cause = exc.__cause__ or exc
+        detail = str(cause) if str(cause) and str(cause) != "Connection error." else ""
+        return Problem("Server unreachable" + (f" ({detail})" if detail else ""), connection=True)
     if isinstance(exc, openai.APIStatusError):
-        msg = exc.message
         body = exc.body
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            msg = body["message"]
-        return f"HTTP {exc.status_code}: {msg}"
+            return Problem(f"HTTP {exc.status_code}: {body['message']}")
+        if exc.status_code >= 500:
+            return Problem(
+                f"The server failed (HTTP {exc.status_code}, no API error in the answer).",
+                connection=exc.status_code in (502, 503, 504),
+            )
+        return Problem(f"HTTP {exc.status_code}: {exc.message}")
     if isinstance(exc, ConnectionFailed):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Problem(str(exc), connection=True)
+    return Problem(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short human sentence for an exception from the SDK or the network."""
+    return describe_problem(exc).text

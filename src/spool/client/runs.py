@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spool.client.connection import describe_error
+from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
 from spool.client.run_options import RunOptions
 from spool.client.view_model import (
@@ -40,11 +40,13 @@ DELTA_EMIT_S = 0.04
 
 class RunError(Exception):
     """A send, stream or poll went wrong. `sent` says whether the user message reached the
-    server (if not, its text belongs back in the composer)."""
+    server (if not, it stays in the view as `unsent`); `connection_lost` that the server could
+    not be reached or went away (the caller reconnects and re-attaches)."""
 
-    def __init__(self, message: str, *, sent: bool) -> None:
+    def __init__(self, message: str, *, sent: bool, connection_lost: bool = False) -> None:
         super().__init__(message)
         self.sent = sent
+        self.connection_lost = connection_lost
 
 
 @dataclass
@@ -121,8 +123,9 @@ class RunDriver:
             oldest = page.data[-1].id if page.data else None
         except Exception as exc:
             view.loading = False
-            view.error = describe_error(exc)
-            raise RunError(view.error, sent=False) from exc
+            problem = describe_problem(exc)
+            view.error = problem.text
+            raise RunError(problem.text, sent=False, connection_lost=problem.connection) from exc
         view.loading = False
         view.error = None
         view.reset(items, has_more=bool(page.has_more), oldest_id=oldest)
@@ -186,13 +189,15 @@ class RunDriver:
                 view.thread_id, limit=limit, order="desc", after=view.oldest_message_id
             )
         except Exception as exc:
-            raise RunError(describe_error(exc), sent=False) from exc
+            problem = describe_problem(exc)
+            raise RunError(problem.text, sent=False, connection_lost=problem.connection) from exc
         finally:
             view.loading = False
         try:
             items = await self._with_tool_calls(view.thread_id, list(reversed(page.data)))
         except Exception as exc:
-            raise RunError(describe_error(exc), sent=False) from exc
+            problem = describe_problem(exc)
+            raise RunError(problem.text, sent=False, connection_lost=problem.connection) from exc
         oldest = page.data[-1].id if page.data else None
         view.prepend(items, has_more=bool(page.has_more), oldest_id=oldest)
         return len(items)
@@ -231,18 +236,53 @@ class RunDriver:
         model: str | None = None,
         tools: list[dict[str, Any]] | None = None,
         options: RunOptions | None = None,
+        item: MessageItem | None = None,
+        metadata: dict[str, str] | None = None,
+        on_posted: Callable[[MessageItem], None] | None = None,
     ) -> RunOutcome:
-        """Post the user message and stream a run (with `options`); raises RunError."""
-        user = MessageItem(new_local_id("user"), "user", text, created_at=self.clock())
-        view.add(user)
+        """Post the user message and stream a run (with `options`); raises RunError.
+
+        `item` is the message's place in the view when it is already shown (a queued message);
+        if posting fails it stays there as `unsent` (with `error`) and RunError says `sent=False`.
+        `on_posted` is called as soon as the server has the message (before the run starts).
+        """
+        if item is None:
+            item = MessageItem(new_local_id("user"), "user", text, created_at=self.clock())
+            item.status = "sending"
+            view.add(item)
+        else:
+            item.status, item.error = "sending", None
+            view.move_to_end(item)
+            view.updated(item)
+        try:
+            create: dict[str, Any] = {"role": "user", "content": text}
+            if metadata:
+                create["metadata"] = metadata
+            message = await self.threads.messages.create(view.thread_id, **create)
+        except Exception as exc:
+            problem = describe_problem(exc)
+            item.status, item.error = "unsent", problem.text
+            view.updated(item)
+            raise RunError(problem.text, sent=False, connection_lost=problem.connection) from exc
+        item.id, item.status, item.error = message.id, "completed", None
+        item.created_at = float(message.created_at or item.created_at)
+        view.updated(item)
+        if on_posted is not None:
+            on_posted(item)
+        return await self.start_run(view, assistant_id, model=model, tools=tools, options=options)
+
+    async def start_run(
+        self,
+        view: ThreadView,
+        assistant_id: str,
+        *,
+        model: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        options: RunOptions | None = None,
+    ) -> RunOutcome:
+        """Stream a new run on the thread as it is (also: retry after a failed run)."""
         view.run = RunState(status="queued", started_at=self.clock(), assistant_id=assistant_id)
         view.run_changed()
-        try:
-            message = await self.threads.messages.create(view.thread_id, role="user", content=text)
-        except Exception as exc:
-            view.remove(user)
-            return self._fail(view, exc, sent=False)
-        user.id = message.id
         kwargs: dict[str, Any] = {"thread_id": view.thread_id, "assistant_id": assistant_id}
         if model:
             kwargs["model"] = model
@@ -255,6 +295,23 @@ class RunDriver:
         except Exception as exc:
             return self._fail(view, exc, sent=True)
         return await self._consume(view, stream)
+
+    async def delete_message(self, view: ThreadView, item: MessageItem) -> None:
+        """Delete a posted message on the server and from the view (already gone: deleted)."""
+        import openai
+
+        try:
+            await self.threads.messages.delete(item.id, thread_id=view.thread_id)
+        except openai.NotFoundError:
+            pass
+        except Exception as exc:
+            problem = describe_problem(exc)
+            raise RunError(problem.text, sent=True, connection_lost=problem.connection) from exc
+        view.remove(item)
+
+    async def ping(self, timeout: float = 5.0) -> None:
+        """A cheap request that says whether the server answers (raises when it does not)."""
+        await self.client.with_options(timeout=timeout, max_retries=0).models.list()
 
     async def submit_tool_outputs(self, view: ThreadView, outputs: dict[str, str]) -> RunOutcome:
         """Send the outputs of the pending calls and stream the rest of the run."""
@@ -284,22 +341,27 @@ class RunDriver:
         view.run_changed()
         if run.id is None:
             return  # cancelled as soon as the stream says which run it is
+        import openai
+
         try:
             await self.threads.runs.cancel(run.id, thread_id=view.thread_id)
+        except openai.BadRequestError:
+            # The run ended on its own before the cancel arrived: nothing to cancel, no error.
+            run.cancel_requested = False
+            view.run_changed()
         except Exception as exc:
-            # the run may have just ended on its own: not worth a crash, worth a line
-            view.error = describe_error(exc)
-            raise RunError(view.error, sent=True) from exc
+            problem = describe_problem(exc)
+            raise RunError(problem.text, sent=True, connection_lost=problem.connection) from exc
 
     def _fail(self, view: ThreadView, exc: BaseException, *, sent: bool) -> RunOutcome:
-        message = describe_error(exc)
+        problem = describe_problem(exc, streaming=True)
         if view.run is not None:
             view.run.status = "failed"
-            view.run.error = message
+            view.run.error = problem.text
             view.run.ended_at = self.clock()
             view.run_changed()
-        view.notice("error", message)
-        raise RunError(message, sent=sent) from exc
+        view.notice("error", problem.text)
+        raise RunError(problem.text, sent=sent, connection_lost=problem.connection) from exc
 
     async def _consume(self, view: ThreadView, manager: Any) -> RunOutcome:
         """Iterate a stream manager, applying every event to the view."""

@@ -14,6 +14,8 @@ from typing import Literal
 
 ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete", "expired"})
+# A user message the server has not got yet: waiting in the outbox, being posted, or refused.
+LOCAL_STATUSES = frozenset({"queued", "sending", "unsent"})
 
 _ids = itertools.count(1)
 
@@ -24,18 +26,29 @@ def _local_id(prefix: str) -> str:
 
 @dataclass(eq=False)
 class MessageItem:
-    """A user or assistant message. `text` grows while the message streams."""
+    """A user or assistant message. `text` grows while the message streams.
+
+    A user message the server does not have yet (see `spool.client.outbox`) has a local status:
+    `queued` (waits for the connection or for the thread's run to end), `sending`, or `unsent`
+    (the server refused or could not be reached; `error` says why, it is sent again later).
+    """
 
     id: str
     role: Literal["user", "assistant"]
     text: str = ""
-    status: str = "completed"  # in_progress | completed | incomplete
+    status: str = "completed"  # in_progress | completed | incomplete | queued | sending | unsent
     run_id: str | None = None
     created_at: float = 0.0
+    error: str | None = None  # why a local message is unsent
 
     @property
     def streaming(self) -> bool:
         return self.status == "in_progress"
+
+    @property
+    def local(self) -> bool:
+        """Not on the server yet (queued, sending or unsent)."""
+        return self.status in LOCAL_STATUSES
 
 
 @dataclass(eq=False)
@@ -167,6 +180,20 @@ class ThreadView:
         """Calls waiting for an output from the user (requires_action)."""
         return [i for i in self.items if isinstance(i, ToolCallItem) and i.status == "pending"]
 
+    def local_messages(self) -> list[MessageItem]:
+        """User messages not on the server yet, in the order they were sent."""
+        return [i for i in self.items if isinstance(i, MessageItem) and i.local]
+
+    def last_posted_user_message(self) -> MessageItem | None:
+        """The thread's last user message on the server, if no complete answer came after it
+        (the message a failed run was answering; partial answers are `incomplete`)."""
+        for item in reversed(self.items):
+            if isinstance(item, MessageItem):
+                if item.local or (item.role == "assistant" and item.status == "incomplete"):
+                    continue
+                return item if item.role == "user" else None
+        return None
+
     def last_reply(self) -> str | None:
         """The text of the last assistant message."""
         for item in reversed(self.items):
@@ -176,8 +203,8 @@ class ThreadView:
 
     # --- mutations (each emits) -------------------------------------------------------------
     def reset(self, items: list[Item], *, has_more: bool, oldest_id: str | None) -> None:
-        """Replace the items (first page loaded)."""
-        self.items = items
+        """Replace the items (first page loaded); messages not posted yet stay at the end."""
+        self.items = items + self.local_messages()
         self.has_more_before = has_more
         self.oldest_message_id = oldest_id
         self.loaded = True
@@ -197,6 +224,13 @@ class ThreadView:
         self.items.append(item)
         self.emit(Change("add", item=item))
         return item
+
+    def move_to_end(self, item: Item) -> None:
+        """Put `item` at the bottom (a queued message whose turn has come)."""
+        if self.items and self.items[-1] is item:
+            return
+        self.remove(item)
+        self.add(item)
 
     def remove(self, item: Item) -> None:
         """Remove an item (e.g. a user message the server refused)."""

@@ -16,6 +16,7 @@ import secrets
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from spool.config import load_config
 from spool.server.private import private_data_dir
@@ -83,8 +84,9 @@ def serve_forever(
     config_path: Path | None,
     echo_delay_ms: int = 0,
     run_expiry_s: int = 600,
+    idle_exit_s: float | None = None,
 ) -> None:
-    """Run the server until interrupted."""
+    """Run the server until interrupted (or, with `idle_exit_s`, until unused: server/idle.py)."""
     if not is_loopback(host) and not api_key:
         raise ServeError(
             f"refusing to listen on {host} (not a loopback address) without an explicit key: "
@@ -137,6 +139,11 @@ def serve_forever(
             f.write(json.dumps({"pid": os.getpid(), "url": url}))
         os.replace(tmp, handshake)
         _say(f"listening on {url}")
+        if idle_exit_s is not None:
+            # Embedded: the client that started us reads stdout only up to this line and may
+            # be gone long before we exit; what we print from now on goes to the log (stderr).
+            sys.stdout.flush()
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     settings = ServerSettings(
         data_dir=data_dir,
@@ -155,9 +162,23 @@ def serve_forever(
             pass
 
     app = create_app(settings, on_ready=on_ready, on_stop=on_stop)
+    asgi: Any = app
+    stop: list[uvicorn.Server] = []
+    if idle_exit_s is not None:
+        from spool.server.idle import IdleExit
+
+        def executing() -> bool:
+            runs = app.state.spool.runs
+            return any(a.task is not None and not a.task.done() for a in runs.active.values())
+
+        def on_idle() -> None:
+            for s in stop:
+                s.should_exit = True
+
+        asgi = IdleExit(app, idle_s=idle_exit_s, busy=executing, on_idle=on_idle)
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            asgi,
             log_level="warning",
             access_log=False,
             lifespan="on",
@@ -166,6 +187,7 @@ def serve_forever(
             http=GuardedH11Protocol,  # header deadline + connection cap (server/connections.py)
         )
     )
+    stop.append(server)
     try:
         server.run(sockets=[sock])
     finally:

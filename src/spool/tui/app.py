@@ -20,10 +20,12 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import Input
 
 from spool.client.assistants import default_assistant
 from spool.client.connection import Connection, ConnectionFailed, describe_error
+from spool.client.outbox import NEW_THREAD
 from spool.client.runs import RunDriver, RunError
 from spool.client.view_model import Change, ThreadView, Workspace
 from spool.store import AssistantRecord, Store, ThreadRecord
@@ -33,6 +35,7 @@ from spool.tui.heap import settle_heap
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen, KeyHelp
 from spool.tui.screens.rename import RenameScreen
+from spool.tui.sending import SENDING_ACTIONS, SendingMixin, title_from
 from spool.tui.themes import semantic_defaults
 from spool.tui.theming import register_spool_themes, report_theme_problems
 from spool.tui.widgets.composer import Composer
@@ -43,6 +46,9 @@ from spool.tui.widgets.transcript import Transcript
 from spool.tui.workflows import WorkflowsMixin, extra_key_help
 
 DEFAULT_ASSISTANT_NAME = "Assistant"
+HEARTBEAT_S = 5.0  # how often the app pings its server (the embedded one exits without clients)
+RECONNECT_MIN_S = 1.0  # first retry delay after the server could not be reached (doubles)
+RECONNECT_MAX_S = 30.0
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
 TITLE_MAX = 80
 
@@ -55,6 +61,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
     ("spool.cancel", "cancel_run", "Cancel the run"),
+    *SENDING_ACTIONS,  # retry, take back (spool.tui.sending)
     ("spool.copy_reply", "copy_reply", "Copy the focused message or the last reply"),
     ("spool.copy_code", "copy_code", "Copy a code block (again: the next one)"),
     ("spool.tool_outputs", "tool_outputs", "Answer pending function calls (tool outputs)"),
@@ -68,7 +75,17 @@ ACTIONS: list[tuple[str, str, str]] = [
 ]
 
 
-class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
+class MainScreen(Screen[None]):
+    """The chat screen (sidebar, transcript, composer, status bar).
+
+    The composer has the focus from the first frame, so keys typed while spool starts land in
+    it (not in the thread filter, the first focusable widget).
+    """
+
+    AUTO_FOCUS = "#composer"
+
+
+class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
     """The spool chat client."""
 
     CSS_PATH = Path(__file__).parent / "app.tcss"
@@ -84,6 +101,8 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         Binding("f2", "rename_thread", "Rename", id="spool.rename"),
         Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
         Binding("escape", "cancel_run", "Cancel run", id="spool.cancel"),
+        Binding("f5", "retry", "Retry", id="spool.retry"),
+        Binding("f6", "take_back", "Take back", id="spool.take_back", priority=True),
         Binding("ctrl+y", "copy_reply", "Copy reply", id="spool.copy_reply", priority=True),
         Binding("ctrl+g", "copy_code", "Copy code", id="spool.copy_code"),
         Binding("ctrl+o", "tool_outputs", "Tool outputs", id="spool.tool_outputs"),
@@ -149,11 +168,19 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         self._ui_queue: deque[tuple[str | None, Callable[[], Awaitable[None]]]] = deque()
         self._ui_wake = asyncio.Event()
         self._composer: Composer | None = None
+        self._was_connected = False
+        self._said_offline = False
+        self._pinging = False
+        self._reconnect_delay = RECONNECT_MIN_S
+        self._reconnect_timer: Any = None
         self.theme_problems = register_spool_themes(self)  # toasted once, on mount
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
 
     # --- layout ---------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield Sidebar(self.clock, id="sidebar")
         with Vertical(id="main"):
@@ -196,16 +223,20 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
             self.assistant_names[rec.id] = rec.name
             self.assistant_models[rec.id] = rec.model
         self.assistant_id = self.store.get_setting(f"assistant.{self.profile}")
+        self.init_sending()
         self._refresh_sidebar()
         last = self.store.get_setting(f"last_thread.{self.profile}")
         if last and self.store.get_thread(last) is not None:
             self._select_thread(last, load=False)
         elif self.sidebar.shown_ids:
             self._select_thread(self.sidebar.shown_ids[0], load=False)
+        if self.current is None:  # first launch: what was typed before any thread existed
+            self.composer.show_draft(self.store.get_draft(NEW_THREAD))
         self._update_status()
         self.composer.focus()
         self.run_worker(self._ui_loop(), group="ui", exit_on_error=False)
         self.set_interval(self.status_tick_s, self.status_bar.tick)
+        self.set_interval(HEARTBEAT_S, self._heartbeat)
         self.call_after_refresh(self._after_first_frame)
 
     def _after_first_frame(self) -> None:
@@ -216,11 +247,11 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
 
     async def on_unmount(self) -> None:
-        self._save_draft()
+        self.save_draft()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
         with contextlib.suppress(Exception):
-            await self.connection.close()
+            await self.connection.close()  # says goodbye; the server decides when to exit
 
     def watch_theme(self, theme: str) -> None:
         if self.store is not None:
@@ -340,20 +371,27 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
 
     def _set_error(self, message: str | None, *, toast: bool = True) -> None:
         self.last_error = message
+        if self.current is not None and self.current in self.workspace.views:
+            self.workspace.views[self.current].error = message
         if message and toast:
             self.notify(message, title="Error", severity="error", timeout=8)
         self._update_status()
 
     # --- connecting ------------------------------------------------------------------------------
     async def _connect(self) -> None:
+        """Connect (embedded: start or reuse the server), then open the thread and send what
+        was queued meanwhile. A failure is retried with a growing delay, said in the status."""
         try:
             client = await self.connection.connect()
         except (ConnectionFailed, Exception) as exc:
-            self.connection_state = "offline"
-            self._set_error(f"Cannot connect: {describe_error(exc)}")
+            self._connect_failed(describe_error(exc))
             return
+        self._reconnect_delay = RECONNECT_MIN_S
+        reconnecting = self.connection_state != "connecting…" or self._was_connected
         self.driver = RunDriver(client, clock=self.clock)
         self.connection_state = "connected"
+        self._was_connected = True
+        self.last_error = None
         self._update_status()
         try:
             await self._ensure_assistant(client)
@@ -362,12 +400,69 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
             elif self.current is None:
                 self._select_thread(self.sidebar.shown_ids[0])
             else:
-                self._select_thread(self.current, force=True)
+                self._reload_thread(self.current, reattach=reconnecting)
         except Exception as exc:
             self._set_error(describe_error(exc))
+        for view in self.workspace.views.values():
+            self.outbox.requeue(view)
+        self.pump_all()
         self._update_status()
         self.ready.set()
         self.call_after_refresh(settle_heap)
+
+    def _connect_failed(self, reason: str) -> None:
+        delay = self._reconnect_delay
+        self._reconnect_delay = min(RECONNECT_MAX_S, delay * 2)
+        self.connection_state = f"offline: retrying in {delay:.0f} s"
+        self._set_error(f"Cannot connect: {reason}", toast=not self._said_offline)
+        self._said_offline = True
+        self._reconnect_timer = self.set_timer(delay, self._retry_connect)
+
+    def _retry_connect(self) -> None:
+        self._reconnect_timer = None
+        if self.driver is None and self.should_connect:
+            self.connection_state = "reconnecting…"
+            self._update_status()
+            self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
+
+    def connection_lost(self, reason: str) -> None:
+        """The server went away (a request failed to reach it): reconnect, then re-attach.
+
+        The embedded server is found again or started anew (same data dir); a remote one is
+        retried. Queued messages wait; the run that was streaming is picked up on reload.
+        """
+        if self.driver is None:
+            return  # already reconnecting
+        self.driver = None
+        if self.connection.base_url is None:
+            self.connection.server = None  # gone: do not try to stop it
+        self.connection_state = "reconnecting…"
+        self._update_status()
+        self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
+
+    def _heartbeat(self) -> None:
+        """Every few seconds: tell the server this client is here (an embedded server exits
+        when no client is left) and notice a server that went away."""
+        if self.driver is None or self._pinging:
+            return
+        self._pinging = True
+        self.run_worker(self._ping(self.driver), group="ping", exit_on_error=False)
+
+    async def _ping(self, driver: RunDriver) -> None:
+        try:
+            await driver.ping()
+        except Exception as exc:
+            if driver is self.driver:
+                self.connection_lost(describe_error(exc))
+        finally:
+            self._pinging = False
+
+    def _reload_thread(self, thread_id: str, *, reattach: bool) -> None:
+        """Show the thread again from the server (after reconnecting: pick up its run)."""
+        view = self.workspace.view(thread_id)
+        if reattach and not view.loading:
+            view.loaded = False
+        self._select_thread(thread_id, force=True)
 
     async def _ensure_assistant(self, client: Any) -> None:
         assert self.store is not None
@@ -394,8 +489,15 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         assert self.store is not None
         driver = self.driver or RunDriver(client, clock=self.clock)
         thread_id = await driver.create_thread()
-        rec = ThreadRecord(thread_id, self.profile, "", self.assistant_id)
+        early = self.workspace.views.get(NEW_THREAD)
+        title = (
+            title_from(early.local_messages()[0].text) if early and early.local_messages() else ""
+        )
+        rec = ThreadRecord(thread_id, self.profile, title, self.assistant_id)
         self.store.add_thread(rec)
+        if early is not None:
+            self.outbox.move(early, self.workspace.view(thread_id))
+            self.workspace.drop(NEW_THREAD)
         self._update_row(thread_id, to_top=True)
         self._select_thread(thread_id)
         return thread_id
@@ -406,13 +508,12 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         assert self.store is not None
         if thread_id == self.current and not force:
             return
-        if self.current is not None and self.current != thread_id:
-            self.store.set_draft(self.current, self.composer.text)
-        self.current = thread_id
+        previous, self.current = self.current, thread_id
+        self.switch_composer(previous, thread_id)  # never touches the text of the same thread
         self.store.set_setting(f"last_thread.{self.profile}", thread_id)
         view = self.workspace.view(thread_id)
+        self.last_error = view.error
         self.sidebar.select(thread_id)
-        self.composer.set_text(self.store.get_draft(thread_id))
         transcript = self.transcript
         name = self.assistant_names.get(self._assistant_for(thread_id) or "", "Assistant")
         self._enqueue(thread_id, lambda: transcript.show(view, assistant_name=name))
@@ -436,9 +537,9 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         try:
             outcome = await self.driver.poll(view, run)
         except RunError as exc:
-            self._set_error(str(exc))
+            self._report_failure(view.thread_id, str(exc), connection_lost=exc.connection_lost)
             return
-        self._after_run(view, outcome.status, outcome.error, text=None)
+        self.after_run(view, outcome.status, outcome.error)
 
     @on(Sidebar.ThreadChosen)
     def _thread_chosen(self, event: Sidebar.ThreadChosen) -> None:
@@ -462,96 +563,15 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
         except RunError as exc:
             self._set_error(str(exc))
 
-    # --- sending ----------------------------------------------------------------------------------
-    @on(Composer.Submitted)
-    def _submitted(self, event: Composer.Submitted) -> None:
-        event.stop()
-        self.send(event.text)
-
-    def send(self, text: str) -> bool:
-        """Send `text` to the current thread (returns False when it cannot be sent now)."""
-        if self.driver is None or self.current is None or self.store is None:
-            self.notify("Not connected yet: the text stays in the composer.", severity="warning")
-            return False
-        view = self.workspace.view(self.current)
-        if view.active:
-            msg = (
-                f"Answer the pending tool call first ({self._keys_for('spool.tool_outputs')})."
-                if view.run and view.run.status == "requires_action"
-                else "A run is in progress on this thread (escape cancels it)."
-            )
-            self.notify(msg, severity="warning")
-            return False
-        assistant_id = self._assistant_for(self.current)
-        if assistant_id is None:
-            self.notify("No assistant yet.", severity="warning")
-            return False
-        thread_id = self.current
-        self.composer.set_text("")
-        self.store.set_draft(thread_id, "")
-        rec = self.store.get_thread(thread_id)
-        fields: dict[str, Any] = {}
-        if rec is not None and not rec.title:
-            fields["title"] = title_from(text)
-        self.store.update_thread(thread_id, touch=True, **fields)
-        self._update_row(thread_id, to_top=True)
-        self.last_error = None
-        self.run_worker(self._run_send(view, text, assistant_id), group="run", exit_on_error=False)
-        return True
-
-    async def _run_send(self, view: ThreadView, text: str, assistant_id: str) -> None:
-        assert self.driver is not None
-        try:
-            outcome = await self.driver.send(
-                view, text, assistant_id, options=self.run_options_for(view.thread_id)
-            )
-        except RunError as exc:
-            self._report_failure(view.thread_id, str(exc), text)
-            return
-        self._after_run(view, outcome.status, outcome.error, text=text)
-
-    def _after_run(
-        self, view: ThreadView, status: str, error: str | None, text: str | None
-    ) -> None:
-        self.call_after_refresh(settle_heap)
-        if self.store is None:
-            return
-        tid = view.thread_id
-        if status in ("failed", "expired", "incomplete"):
-            self._report_failure(tid, f"Run {status}: {error or 'no reason given'}", text)
-        elif status == "requires_action":
-            self.handle_requires_action(view)  # local tools, else the tool outputs dialog
-        reply = view.last_reply()
-        if reply:
-            self.store.update_thread(tid, touch=True, preview=" ".join(reply.split())[:120])
-        self._update_row(tid)
-        if tid == self.current:
-            self._update_status()
-
-    def _report_failure(self, thread_id: str, message: str, text: str | None) -> None:
-        """Toast + status line + the text back in the composer (or the thread's draft)."""
-        self._set_error(message)
-        if message.startswith("Server unreachable") and self.connection.base_url is None:
-            # The embedded server went away (e.g. the spool that started it quit): start or
-            # find another one; the text stays in the composer to be sent again.
-            self.action_reconnect(force=True)
-        if not text or self.store is None:
-            return
-        if thread_id == self.current:
-            if not self.composer.text.strip():
-                self.composer.set_text(text)
-        elif not self.store.get_draft(thread_id):
-            self.store.set_draft(thread_id, text)
-
     # --- tool outputs (the dialog and the local tools: spool.tui.workflows) -------------------
     async def _run_submit(self, view: ThreadView, outputs: dict[str, str]) -> None:
         assert self.driver is not None
         try:
             outcome = await self.driver.submit_tool_outputs(view, outputs)
         except RunError as exc:
-            self._report_failure(view.thread_id, str(exc), None)
+            self._report_failure(view.thread_id, str(exc), connection_lost=exc.connection_lost)
             return
-        self._after_run(view, outcome.status, outcome.error, text=None)
+        self.after_run(view, outcome.status, outcome.error)
 
     # --- actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -713,40 +733,39 @@ class SpoolApp(AssistantActions, WorkflowsMixin, App[int]):
                     break
         return ", ".join(k.strip() for k in (keys or default).split(","))
 
-    def action_reconnect(self, force: bool = False) -> None:
-        """Retry connecting (after the server was unreachable)."""
-        if force and self.driver is not None:
-            self.driver = None
-            self.connection.server = None  # gone: do not try to stop it
-        if self.driver is None and self.should_connect:
-            self.connection_state = "connecting…"
-            if not force:
-                self.last_error = None
-            self._update_status()
-            self.run_worker(self._connect(), group="connect", exit_on_error=False)
-
-    def _save_draft(self) -> None:
-        if self.current is None or self.store is None or self._composer is None:
+    def action_reconnect(self) -> None:
+        """Connect again now (a remote profile after a change, or while offline)."""
+        if not self.should_connect or self.unknown_profile:
             return
-        with contextlib.suppress(Exception):
-            self.store.set_draft(self.current, self._composer.text)
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.stop()
+            self._reconnect_timer = None
+        self.driver = None
+        self.connection_state = "reconnecting…"
+        self._update_status()
+        self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
+
+    def quit_message(self) -> str | None:
+        """What the terminal is told on quit about runs still going (None: nothing runs)."""
+        active = self.workspace.active_threads()
+        if not active:
+            return None
+        runs = f"{len(active)} run{'s' if len(active) > 1 else ''}"
+        if self.connection.base_url is None:
+            return (
+                f"spool: {runs} still going; the embedded server finishes "
+                f"{'them' if len(active) > 1 else 'it'} and then exits by itself. "
+                "Open spool again to see the answers."
+            )
+        return f"spool: {runs} still going on {self.connection.base_url}."
 
     async def action_quit(self) -> None:
-        """Leave spool (runs keep going on the server)."""
-        self._save_draft()
-        self.exit(0)
+        """Leave spool. Runs keep going: the embedded server stays up until they end."""
+        self.save_draft()
+        self.exit(0, message=self.quit_message())
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-
-
-def title_from(text: str) -> str:
-    """The thread title for a first message: its first non-blank line, trimmed."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line[:TITLE_MAX]
-    return "New thread"
 
 
 def run_tui(

@@ -1,11 +1,31 @@
-"""The composer: a multi-line text area. Enter sends; shift+enter or ctrl+j inserts a newline."""
+"""The composer: a multi-line text area, the one owner of what the user is typing.
+
+Enter sends; shift+enter or ctrl+j inserts a newline. Three rules keep typed text safe:
+
+* Enter sends exactly the text that is in the composer at that keypress: the composer empties
+  itself in the same step and hands the text over in `Composer.Submitted`. Nothing else clears it.
+* A burst of keys arriving within `PASTE_WINDOW_S` of an Enter is an unbracketed paste (or keys
+  sent by a program, as `tmux send-keys` does): that Enter is a newline, not a send.
+* Text handed back (`put_back`, e.g. a queued message taken back) never replaces what is there:
+  it is added above it.
+
+Every change posts `Composer.Edited` so the app can save the draft (debounced, off the UI loop).
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import TextArea
+
+# An Enter followed by another key within this many seconds was part of a paste. People type
+# at most ~20 keys a second (50 ms apart); programs and unbracketed pastes deliver keys within
+# microseconds of each other.
+PASTE_WINDOW_S = 0.015
 
 
 class Composer(TextArea):
@@ -27,7 +47,15 @@ class Composer(TextArea):
     ]
 
     class Submitted(Message):
-        """The user pressed Enter."""
+        """The user pressed Enter: `text` was in the composer, which is now empty."""
+
+        def __init__(self, composer: Composer, text: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+
+    class Edited(Message):
+        """The text changed (typing, paste, put back, thread switch)."""
 
         def __init__(self, composer: Composer, text: str) -> None:
             super().__init__()
@@ -46,22 +74,85 @@ class Composer(TextArea):
             placeholder="Message… (Enter sends, shift+enter / ctrl+j newline)",
         )
         self.cursor_blink = cursor_blink
+        self._enter_at: float | None = None  # time of an Enter that waits to become a send
+        self._enter_timer: Timer | None = None
 
+    # --- keys ----------------------------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:
+        if self._enter_at is not None:
+            # A key while an Enter waits: if it came with the Enter, the Enter was a newline.
+            if event.time - self._enter_at <= PASTE_WINDOW_S:
+                self._enter_as_newline()
+            else:
+                self._commit_enter()
         if event.key == "enter":
             event.stop()
             event.prevent_default()
-            if self.text.strip():
-                self.post_message(self.Submitted(self, self.text))
+            self._enter_at = event.time
+            self._enter_timer = self.set_timer(PASTE_WINDOW_S, self._enter_timeout)
             return
         await super()._on_key(event)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if self._enter_at is not None:
+            self._enter_as_newline()  # a paste right behind an Enter: the Enter was in it too
+
+    async def _enter_timeout(self) -> None:
+        # Let keys that were already read (queued behind the Enter) arrive before deciding.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if self._enter_at is not None:
+            self._commit_enter()
+
+    def _stop_enter(self) -> None:
+        self._enter_at = None
+        if self._enter_timer is not None:
+            self._enter_timer.stop()
+            self._enter_timer = None
+
+    def _enter_as_newline(self) -> None:
+        self._stop_enter()
+        self.action_newline()
+
+    def _commit_enter(self) -> None:
+        self._stop_enter()
+        text = self.text
+        if not text.strip():
+            return
+        self._set(text="")
+        self.post_message(self.Submitted(self, text))
+
+    @property
+    def enter_pending(self) -> bool:
+        """Whether an Enter waits to tell a send from a paste."""
+        return self._enter_at is not None
 
     def action_newline(self) -> None:
         """Insert a newline at the cursor."""
         start, end = self.selection
         self._replace_via_keyboard("\n", start, end)
 
-    def set_text(self, text: str) -> None:
-        """Replace the text and put the cursor at its end."""
+    # --- the text ------------------------------------------------------------------------------
+    def _on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.post_message(self.Edited(self, self.text))
+
+    def _set(self, *, text: str) -> None:
         self.text = text
         self.move_cursor(self.document.end)
+
+    def show_draft(self, text: str) -> None:
+        """Show another thread's draft (the app saved this thread's text first)."""
+        self._stop_enter()
+        self._set(text=text)
+
+    def put_back(self, text: str) -> None:
+        """Give text back to the user (a queued message taken back): above what is typed."""
+        current = self.text
+        if not current.strip():
+            self._set(text=text)
+        elif text.strip():
+            self._set(text=f"{text}\n\n{current}")
+
+    def set_text(self, text: str) -> None:
+        """Replace the text and put the cursor at its end (tests and the editor round trip)."""
+        self._set(text=text)
