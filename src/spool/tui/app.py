@@ -27,7 +27,7 @@ from spool.client.assistants import default_assistant
 from spool.client.connection import Connection, ConnectionFailed, describe_error
 from spool.client.outbox import NEW_THREAD
 from spool.client.runs import RunDriver, RunError
-from spool.client.view_model import Change, ThreadView, Workspace
+from spool.client.view_model import Change, MessageItem, ThreadView, Workspace
 from spool.store import AssistantRecord, Store, ThreadRecord
 from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, modal_key_help
 from spool.tui.commands import SpoolCommands
@@ -218,7 +218,13 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
         theme = self.store.get_setting("theme") or self.config.theme
         if theme and theme in self.available_themes:
             self.theme = theme
+        elif theme:
+            self.theme_problems.append(
+                f"no theme named {theme!r} (the {'config file' if theme == self.config.theme else 'saved setting'}"
+                f" names it); using {self.theme}. Themes: {', '.join(sorted(self.available_themes))}"
+            )
         report_theme_problems(self, self.theme_problems)
+        self._report_unknown_keymap_ids()
         for rec in self.store.assistants(self.profile):
             self.assistant_names[rec.id] = rec.name
             self.assistant_models[rec.id] = rec.model
@@ -239,6 +245,20 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
         self.set_interval(HEARTBEAT_S, self._heartbeat)
         self.call_after_refresh(self._after_first_frame)
 
+    def _report_unknown_keymap_ids(self) -> None:
+        """One toast for `[keymap]` ids that name no binding (a typo would be silently ignored)."""
+        from spool.tui.keymap import unknown_keymap_ids
+
+        unknown = unknown_keymap_ids(self.config.keymap or {})
+        if unknown:
+            self.notify(
+                f"[keymap] ids that name no binding (ignored): {', '.join(unknown)}. "
+                "Help (F1) lists every id.",
+                title="Config file",
+                severity="warning",
+                timeout=10,
+            )
+
     def _after_first_frame(self) -> None:
         self.first_frame_at = time.perf_counter()
         self.load_tool_registry()
@@ -252,6 +272,19 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
             await asyncio.to_thread(self.store.close)
         with contextlib.suppress(Exception):
             await self.connection.close()  # says goodbye; the server decides when to exit
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast. Plain text by default: toasts show user, config and server text, whose
+        square brackets (`[models]`) are not Rich markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def watch_theme(self, theme: str) -> None:
         if self.store is not None:
@@ -272,7 +305,7 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
             self._ui_wake.clear()
             while self._ui_queue:
                 thread_id, job = self._ui_queue.popleft()
-                if thread_id is not None and thread_id != self.current:
+                if thread_id is not None and thread_id != (self.current or NEW_THREAD):
                     continue
                 try:
                     await job()
@@ -286,13 +319,16 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
 
     # --- view-model changes (called by the run driver, on the event loop) ---------------------
     def _on_view_change(self, view: ThreadView, change: Change) -> None:
+        shown = self.current or NEW_THREAD
         if change.kind == "run":
             self._update_row(view.thread_id)
-            if view.thread_id == self.current:
+            if view.thread_id == shown:
                 self._update_status()
             return
-        if view.thread_id != self.current:
+        if view.thread_id != shown:
             return
+        if isinstance(change.item, MessageItem) and change.item.role == "user":
+            self._update_status()  # the queued / not sent counts
         if change.kind == "update" and self._ui_queue:
             _last_tid, last_job = self._ui_queue[-1]
             if getattr(last_job, "change", None) == ("update", id(change.item)):
@@ -336,7 +372,8 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
 
     # --- status bar -------------------------------------------------------------------------------
     def _update_status(self) -> None:
-        view = self.workspace.views.get(self.current) if self.current else None
+        view = self.workspace.views.get(self.current or NEW_THREAD)
+        local = view.local_messages() if view is not None else []
         run = view.run if view else None
         assistant_id = self._assistant_for(self.current)
         model = (run.model if run and run.model else "") or self.assistant_models.get(
@@ -353,6 +390,8 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
                 note=self.banner,
                 options=self.options_summary(),
                 cancel_key=cancel_key,
+                queued=sum(1 for i in local if i.status in ("queued", "sending")),
+                unsent=sum(1 for i in local if i.status == "unsent"),
             )
         )
 

@@ -95,6 +95,7 @@ class AssistantActions:
             RunOptionsScreen(
                 _options(self).get(tid),
                 models=list(self.connection.models),
+                models_complete=self.connection.base_url is None,  # spool's own server
                 cursor_blink=self.cursor_blink,
             ),
             done,

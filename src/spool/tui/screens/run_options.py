@@ -63,12 +63,17 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
         options: RunOptions | None,
         *,
         models: list[str] | None = None,
+        models_complete: bool = False,
         cursor_blink: bool = True,
     ) -> None:
         super().__init__()
         self.options = options or RunOptions()
         self.models = list(models or [])
+        # True: `models` is everything the server runs (spool's own server), a name not in it
+        # is refused. False (a remote server): an unlisted name is allowed after a warning.
+        self.models_complete = models_complete
         self.cursor_blink = cursor_blink
+        self._warned_model: str | None = None
 
     def _row(self, label: str, field: Widget, hint: str | None = None) -> Horizontal:
         children: list[Widget] = [field]
@@ -182,7 +187,24 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
             for field in self.query(f"#{exc.field}"):
                 field.focus()
             return
+        problem = self._model_problem(options.model)
+        if problem is not None:
+            self.show_error("model", problem)
+            self.query_one("#model", Input).focus()
+            return
         self.dismiss(options)
+
+    def _model_problem(self, model: str | None) -> str | None:
+        """Why `model` cannot be used (None: fine). Checked against `GET /v1/models`."""
+        if not model or not self.models or model in self.models:
+            return None
+        known = ", ".join(self.models[:8]) + (" …" if len(self.models) > 8 else "")
+        if self.models_complete:
+            return f"the server has no model {model!r} (it has: {known})"
+        if self._warned_model == model:
+            return None  # warned once: the user means it
+        self._warned_model = model
+        return f"the server does not list {model!r} (it lists: {known}); apply again to use it"
 
     def action_clear(self) -> None:
         """Drop every option."""

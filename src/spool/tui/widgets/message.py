@@ -239,6 +239,14 @@ class StreamingMarkdown(Vertical):
         tail.set_source(live)
 
 
+# The line under a user message the server does not have yet (see spool.client.outbox).
+LOCAL_NOTES = {
+    "queued": "⧗ queued: sent when the thread is free (f6 takes it back)",
+    "sending": "… sending",
+    "unsent": "✖ not sent, sent again when the server is back (f5 now, f6 takes it back)",
+}
+
+
 class MessageView(Vertical):
     """A user message (plain text) or an assistant message (Markdown).
 
@@ -270,6 +278,8 @@ class MessageView(Vertical):
     MessageView.assistant { border-left: outer $role-assistant; }
     MessageView.assistant .who { color: $role-assistant; }
     MessageView.-incomplete { border-left: outer $status-incomplete; }
+    MessageView.-local { border-left: dashed $role-user; }
+    MessageView.-local .body { color: $text-muted; }
     MessageView > .message-view--user { color: $role-user; text-style: bold; }
     MessageView > .message-view--assistant { color: $role-assistant; text-style: bold; }
     MessageView:focus { background: $boost; }
@@ -281,6 +291,7 @@ class MessageView(Vertical):
         self.item = item
         self.assistant_name = assistant_name
         self._shown_text = item.text
+        self._shown_status = item.status
         self._body: Static | StreamingMarkdown | MarkdownChunk | None = None
         self._highlight: Static | None = None
 
@@ -306,7 +317,14 @@ class MessageView(Vertical):
                 who.update(self._who())
 
     def _user_text(self) -> Text:
-        return Text.assemble(self._who(), "\n", self.item.text)
+        text = Text.assemble(self._who(), "\n", self.item.text)
+        note = LOCAL_NOTES.get(self.item.status)
+        if note is not None:
+            if self.item.status == "unsent" and self.item.error:
+                note = f"{note}: {self.item.error}"
+            text.append("\n")
+            text.append(note, style="italic")
+        return text
 
     def compose(self) -> ComposeResult:
         if self.item.role == "user":
@@ -318,11 +336,13 @@ class MessageView(Vertical):
             self._body = MarkdownChunk(self.item.text, header=self._who(), classes="body")
         yield self._body
         self.set_class(self.item.status == "incomplete", "-incomplete")
+        self.set_class(self.item.local, "-local")
 
     def refresh_item(self) -> None:
         """Re-render after the item changed (text delta, status)."""
         self.clear_highlight()
         self.set_class(self.item.status == "incomplete", "-incomplete")
+        self.set_class(self.item.local, "-local")
         body = self._body
         if body is None:
             return
@@ -330,8 +350,8 @@ class MessageView(Vertical):
             body.set_text(self.item.text, streaming=self.item.streaming)
         elif isinstance(body, MarkdownChunk):
             body.set_source(self.item.text)
-        elif self.item.text != self._shown_text:
-            self._shown_text = self.item.text
+        elif self.item.text != self._shown_text or self.item.status != self._shown_status:
+            self._shown_text, self._shown_status = self.item.text, self.item.status
             body.update(self._user_text())
 
     def action_step(self, step: int) -> None:

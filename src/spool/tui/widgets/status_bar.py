@@ -33,6 +33,8 @@ class StatusInfo:
     note: str | None = None
     options: str = ""  # the run options set for the next run ("" when none)
     cancel_key: str = "esc"
+    queued: int = 0  # messages of this thread waiting to be posted
+    unsent: int = 0  # messages of this thread the server could not take (sent again later)
 
 
 class StatusBar(Static):
@@ -124,6 +126,12 @@ class StatusBar(Static):
             text.append(info.options, style=self._style("status-bar--options"))
         if info.run is not None and info.run.active:
             text.append(f"  │ {info.cancel_key} cancel", style="bold")
+        if info.unsent:
+            text.append("  │ ")
+            text.append(f"✖ {info.unsent} not sent", style=self._style("status-bar--error"))
+        if info.queued:
+            text.append("  │ ")
+            text.append(f"⧗ {info.queued} queued", style=self._style("status-bar--connecting"))
         if info.note:
             text.append("  │ ")
             text.append(info.note, style=self._style("status-bar--note"))
