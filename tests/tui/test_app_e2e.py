@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from spool.client.outbox import NEW_THREAD
 from spool.client.view_model import ToolCallItem
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen
@@ -355,7 +356,7 @@ async def test_unreachable_remote_profile(isolated_dirs: Path) -> None:
         assert app.composer.text == ""
         [pending] = app.store.all_outbox("far")
         assert pending.text == "hello?"
-        assert texts(view(app, ""))[-1] == ("user", "hello?")
+        assert texts(view(app, NEW_THREAD))[-1] == ("user", "hello?")
 
 
 async def test_reattach_to_active_run(isolated_dirs: Path) -> None:

@@ -21,7 +21,7 @@ from spool.client.view_model import MessageItem, ThreadView, Workspace
 if TYPE_CHECKING:
     from spool.store import Store
 
-NEW_THREAD = ""  # the thread key of messages sent before the first thread exists
+NEW_THREAD = "new-thread"  # the thread key of messages sent before the first thread exists
 
 
 @dataclass

@@ -104,7 +104,8 @@ class StatusBar(Static):
         else:
             run = info.run
             if run is None:
-                text.append("● idle", style="dim")
+                if not (info.unsent or info.queued):  # else the counts say what waits
+                    text.append("● idle", style="dim")
             else:
                 style = (
                     self._style(_status_class(run.status))
@@ -117,6 +118,12 @@ class StatusBar(Static):
                 if tokens:
                     approx = "~" if run.active else ""
                     text.append(f"  {approx}{tokens} tok")
+        if info.unsent:
+            text.append("  " if len(text) else "")
+            text.append(f"✖ {info.unsent} not sent", style=self._style("status-bar--error"))
+        if info.queued:
+            text.append("  " if len(text) else "")
+            text.append(f"⧗ {info.queued} queued", style=self._style("status-bar--connecting"))
         if info.model:
             text.append(f"  │ model {info.model}")
         if info.assistant:
@@ -126,12 +133,6 @@ class StatusBar(Static):
             text.append(info.options, style=self._style("status-bar--options"))
         if info.run is not None and info.run.active:
             text.append(f"  │ {info.cancel_key} cancel", style="bold")
-        if info.unsent:
-            text.append("  │ ")
-            text.append(f"✖ {info.unsent} not sent", style=self._style("status-bar--error"))
-        if info.queued:
-            text.append("  │ ")
-            text.append(f"⧗ {info.queued} queued", style=self._style("status-bar--connecting"))
         if info.note:
             text.append("  │ ")
             text.append(info.note, style=self._style("status-bar--note"))
