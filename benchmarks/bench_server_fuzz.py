@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from _server import API_KEY, spool_server_process
@@ -34,7 +35,7 @@ def main() -> int:
         print("the spec subset (shared/reference/openapi/assistants-v2.yaml) was not found")
         return 2
     schemathesis = Path(sys.executable).with_name("schemathesis")
-    with spool_server_process() as (url, _proc):
+    with spool_server_process() as (url, _proc), tempfile.TemporaryDirectory() as scratch:
         command = [
             str(schemathesis), "run", str(spec), "--url", url,
             "-H", f"Authorization: Bearer {API_KEY}", "-H", "OpenAI-Beta: assistants=v2",
@@ -42,8 +43,9 @@ def main() -> int:
             "--generation-deterministic", "--workers", "1", "--no-color",
         ]  # fmt: skip
         try:
+            # cwd: schemathesis keeps its example database in ./.schemathesis
             result = subprocess.run(
-                command, capture_output=True, text=True, timeout=args.time_limit
+                command, capture_output=True, text=True, timeout=args.time_limit, cwd=scratch
             )
         except subprocess.TimeoutExpired as exc:
             print(f"schemathesis stopped after {args.time_limit} s")
