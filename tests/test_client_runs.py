@@ -50,7 +50,7 @@ class BrokenStream:
 
 def fake_client() -> Any:
     async def create(thread_id: str, **kwargs: Any) -> Any:
-        return NS(id="msg_user")
+        return NS(id="msg_user", created_at=1)
 
     threads = NS(
         messages=NS(create=create),
@@ -87,7 +87,11 @@ async def test_refused_message_is_not_sent() -> None:
     with pytest.raises(RunError) as info:
         await driver.send(view, "hello", "asst_1")
     assert not info.value.sent
-    assert [type(i).__name__ for i in view.items] == ["NoticeItem"]  # the user message is gone
+    # the message stays where it was typed, marked unsent with the reason (sent again later)
+    [item] = view.items
+    assert isinstance(item, MessageItem) and item.status == "unsent" and item.local
+    assert "already has an active run" in (item.error or "")
+    assert view.run is None
 
 
 async def test_reloaded_thread_shows_past_tool_calls(aclient: Any) -> None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -213,17 +214,38 @@ class Connection:
     server: EmbeddedServer | None = None
     models: list[str] = field(default_factory=list)
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _early: tuple[EmbeddedServer, dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str | None:
         return self.base_url or (self.server.url if self.server else None)
 
+    def prestart(self) -> None:
+        """Begin finding or starting the embedded server (local profile) in the background, at
+        once: it starts in its own process while the UI draws. `connect` picks it up. (The SDK
+        import is not started here: it would hold the GIL the first frame needs.)"""
+        if self._early is not None:
+            return
+        server = EmbeddedServer(Path(self.data_dir), list(self.server_args))
+        tasks: dict[str, concurrent.futures.Future[Any]] = {}
+        pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="spool-connect")
+        if self.base_url is None:
+            tasks["server"] = pool.submit(server.ensure)  # a subprocess: runs on the other core
+        pool.shutdown(wait=False)
+        self._early = (server, tasks)
+
     async def connect(self) -> Any:
         """Start/reuse the server (local) and build the client; raises ConnectionFailed."""
+        early, self._early = self._early, None
+        if early is None:  # reconnecting (or not pre-started): both again, side by side
+            self.prestart()
+            early, self._early = self._early, None
+        assert early is not None
+        server, tasks = early
         openai = await asyncio.to_thread(_import_openai)
         if self.base_url is None:
-            self.server = EmbeddedServer(Path(self.data_dir), list(self.server_args))
-            url, key = await asyncio.to_thread(self.server.ensure)
+            self.server = server
+            url, key = await asyncio.wrap_future(tasks["server"])
         else:
             url = self.base_url
             key = os.environ.get(self.api_key_env or "", "") if self.api_key_env else ""
@@ -286,12 +308,29 @@ class Connection:
             await client.close()
 
 
+# The SDK loads its resources on first use (≈ 0.25 s, on the event loop): load them here, in
+# the import thread, so the first requests do not stall the UI.
+SDK_RESOURCES = (
+    "openai.resources.models",
+    "openai.resources.beta.beta",
+    "openai.resources.beta.assistants",
+    "openai.resources.beta.threads.threads",
+    "openai.resources.beta.threads.messages",
+    "openai.resources.beta.threads.runs.runs",
+    "openai.resources.beta.threads.runs.steps",
+)
+
+
 def _import_openai() -> Any:
+    import importlib
     import warnings
 
     import openai
 
     warnings.filterwarnings("ignore", message="The Assistants API is deprecated")
+    for name in SDK_RESOURCES:
+        with contextlib.suppress(ImportError):  # another SDK layout: loaded on first use
+            importlib.import_module(name)
     return openai
 
 

@@ -153,6 +153,8 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
             server_args=list(server_args or []),
         )
         self.unknown_profile = profile_cfg is None
+        if connect and not self.unknown_profile:
+            self.connection.prestart()  # the server starts while the UI draws its first frame
         self.store: Store | None = None
         self.driver: RunDriver | None = None
         self.workspace = Workspace(listener=self._on_view_change)
