@@ -127,9 +127,15 @@ def main() -> None:
         return str([round(x, 3) for x in xs])
 
     print(f"bare Textual app (one Static): first frame median {b:.3f} s  runs {runs(bare)}")
-    print(f"spool, {args.threads} threads, cold: first frame median {f:.3f} s  runs {runs(cold_frame)}")
-    print(f"spool, cold (starts the embedded server): ready median {med(cold_ready):.3f} s  runs {runs(cold_ready)}")
-    print(f"spool, reusing a running server:          ready median {med(reuse_ready):.3f} s  runs {runs(reuse_ready)}")
+    print(
+        f"spool, {args.threads} threads, cold: first frame median {f:.3f} s  runs {runs(cold_frame)}"
+    )
+    print(
+        f"spool, cold (starts the embedded server): ready median {med(cold_ready):.3f} s  runs {runs(cold_ready)}"
+    )
+    print(
+        f"spool, reusing a running server:          ready median {med(reuse_ready):.3f} s  runs {runs(reuse_ready)}"
+    )
     print(
         f"first frame ratio spool/bare = {f / b:.2f}x (goal ≤ 2x), {f:.3f} s (goal ≤ 0.8 s); "
         f"ready cold {med(cold_ready):.3f} s (goal ≤ 1.2 s)"

@@ -180,3 +180,16 @@ def test_delete_confirmation(snap_compare: Any, isolated_dirs: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, press=["ctrl+d"], run_before=run_before)
+
+
+def test_queued_while_offline(snap_compare: Any, isolated_dirs: Path) -> None:
+    """Messages sent before the connection is up: shown queued, counted in the status bar."""
+    app = snapshot_app(isolated_dirs / "data", connect=False)
+
+    async def run_before(pilot: Any) -> None:
+        await type_and_send(pilot, "first, typed while connecting")
+        await type_and_send(pilot, "and a second one")
+        await app.wait_for_ui()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

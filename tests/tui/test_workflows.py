@@ -110,6 +110,9 @@ async def test_tool_outputs_dialog_submit_all(isolated_dirs: Path) -> None:
         assert "still empty" in static_text(screen.query_one("#problem", Static))
         screen.inputs[0].value = "rainy"
         await pilot.pause()
+        # a Button ignores clicks while it still shows the previous press (`-active`, 0.2 s)
+        submit = screen.query_one("#submit")
+        await wait_until(lambda: not submit.has_class("-active"), what="button released")
         await pilot.click("#submit")
         assert await run_ended(app) == "completed"
         assert texts(view(app))[-1] == ("assistant", "get_weather returned: rainy")

@@ -115,7 +115,7 @@ class IdleExit:
                 await asyncio.sleep(CHECK_EVERY_S)
                 if self.idle():
                     log.info(
-                        "no client for %.0f s and no run executing: exiting (--idle-exit-s)",
+                        "no client left (--idle-exit-s %.0f) and no run executing: exiting",
                         self.idle_s,
                     )
                     self.on_idle()

@@ -392,6 +392,7 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
                 note=self.banner,
                 options=self.options_summary(),
                 cancel_key=cancel_key,
+                hint=self.retry_hint(view),
                 queued=sum(1 for i in local if i.status in ("queued", "sending")),
                 unsent=sum(1 for i in local if i.status == "unsent"),
             )

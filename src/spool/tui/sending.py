@@ -145,15 +145,7 @@ class SendingMixin:
             fields: dict[str, Any] = {"title": title_from(text)} if rec and not rec.title else {}
             self.store.update_thread(thread_id, touch=True, **fields)
             self._update_row(thread_id, to_top=True)
-        if self.driver is None:
-            self.notify("Queued: it is sent as soon as the connection is up.", timeout=3)
-        elif view.active:
-            self.notify(
-                "Queued: it is sent when the current run ends "
-                f"({self._keys_for('spool.take_back')} takes it back).",
-                timeout=3,
-            )
-        self.pump(thread_id)
+        self.pump(thread_id)  # else it waits, shown as queued (transcript and status bar)
         return item
 
     def pump(self, thread_id: str) -> None:
@@ -226,9 +218,7 @@ class SendingMixin:
     ) -> None:
         """The thread's error (status bar while it is shown) and a toast; reconnect if needed."""
         view = self.workspace.view(thread_id)
-        retry, take_back = self._keys_for("spool.retry"), self._keys_for("spool.take_back")
-        hint = f"{retry} retries, {take_back} takes the message back to edit"
-        view.error = f"{message} ({hint})"
+        view.error = message
         if thread_id == self.current:
             self._set_error(view.error)
         else:
@@ -237,6 +227,16 @@ class SendingMixin:
             self.connection_lost(message)
 
     # --- retry and take back -------------------------------------------------------------------
+    def retry_hint(self, view: ThreadView | None) -> str:
+        """The keys that help after a failure on `view` ("" when there is nothing to retry)."""
+        if view is None or view.active or not view.error:
+            return ""
+        unsent = any(i.status == "unsent" for i in view.local_messages())
+        if not unsent and view.last_posted_user_message() is None:
+            return ""
+        retry, take_back = self._keys_for("spool.retry"), self._keys_for("spool.take_back")
+        return f"{retry} retry · {take_back} edit"
+
     def action_retry(self) -> None:
         """Send the unsent messages now, else run again on the last message (no re-post)."""
         if self.current is None or self.driver is None:

@@ -241,7 +241,7 @@ class StreamingMarkdown(Vertical):
 
 # The line under a user message the server does not have yet (see spool.client.outbox).
 LOCAL_NOTES = {
-    "queued": "⧗ queued: sent when the thread is free (f6 takes it back)",
+    "queued": "○ queued: sent when the thread is free (f6 takes it back)",
     "sending": "… sending",
     "unsent": "✖ not sent, sent again when the server is back (f5 now, f6 takes it back)",
 }

@@ -33,6 +33,7 @@ class StatusInfo:
     note: str | None = None
     options: str = ""  # the run options set for the next run ("" when none)
     cancel_key: str = "esc"
+    hint: str = ""  # keys that help after a failure ("f5 retry · f6 edit")
     queued: int = 0  # messages of this thread waiting to be posted
     unsent: int = 0  # messages of this thread the server could not take (sent again later)
 
@@ -123,7 +124,7 @@ class StatusBar(Static):
             text.append(f"✖ {info.unsent} not sent", style=self._style("status-bar--error"))
         if info.queued:
             text.append("  " if len(text) else "")
-            text.append(f"⧗ {info.queued} queued", style=self._style("status-bar--connecting"))
+            text.append(f"○ {info.queued} queued", style=self._style("status-bar--connecting"))
         if info.model:
             text.append(f"  │ model {info.model}")
         if info.assistant:
@@ -136,6 +137,9 @@ class StatusBar(Static):
         if info.note:
             text.append("  │ ")
             text.append(info.note, style=self._style("status-bar--note"))
+        if info.hint:
+            text.append("  │ ")
+            text.append(info.hint, style="bold")
         if info.error:
             text.append("  │ ")
             text.append(info.error, style=self._style("status-bar--error"))
