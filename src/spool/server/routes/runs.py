@@ -1,0 +1,143 @@
+"""`/v1/threads/{thread_id}/runs` and `/v1/threads/runs`: create (plain or streamed), list,
+retrieve, modify, cancel, submit tool outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from spool.server import objects, sse, validation
+from spool.server.errors import ApiError, bad_request, not_found
+from spool.server.routes.common import (
+    INCLUDE_VALUES,
+    page,
+    read_body,
+    route,
+    stream_run,
+    thread_of,
+)
+from spool.server.routes.threads import new_thread
+from spool.server.runs import ActiveRun
+from spool.server.state import State
+
+
+def run_of(state: State, request: Request) -> dict[str, Any]:
+    """The run named by the path (its live state while it executes)."""
+    thread = thread_of(state, request)
+    return state.runs.get_run(thread["id"], request.path_params["run_id"])
+
+
+def include_only(request: Request) -> None:
+    """Checks `include[]` on requests that take no other list parameter."""
+    for value in request.query_params.getlist("include[]"):
+        if value not in INCLUDE_VALUES:
+            raise bad_request(f"Invalid value: '{value}'.", param="include", code="invalid_value")
+
+
+def _active(state: State, run: dict[str, Any]) -> ActiveRun | None:
+    return state.runs.active.get(run["id"])
+
+
+def _assistant_for_run(state: State, assistant_id: str) -> dict[str, Any]:
+    assistant = state.db.get("assistants", assistant_id)
+    if assistant is None:
+        raise not_found("assistant", assistant_id)
+    return assistant
+
+
+def _start(state: State, active: ActiveRun, stream: bool, first: bytes = b"") -> Any:
+    if not stream:
+        snapshot = json.loads(json.dumps(active.run))
+        state.runs.start(active)
+        return snapshot
+    subscriber = state.runs.subscribe(active)
+    state.runs.start(active)
+    return stream_run(state, active, subscriber, first)
+
+
+async def create_run(state: State, request: Request) -> Any:
+    thread = thread_of(state, request)
+    include_only(request)
+    body = await read_body(request, validation.CREATE_RUN)
+    assistant = _assistant_for_run(state, body["assistant_id"])
+    state.runs.check_unlocked(thread["id"], for_messages=False)
+    with state.db.conn:
+        state.db.conn.execute("BEGIN")
+        for message_body in body.get("additional_messages") or []:
+            state.db.insert("messages", objects.user_message(thread["id"], message_body))
+        active = state.runs.create_run(thread["id"], assistant, body)
+    return _start(state, active, bool(body.get("stream")))
+
+
+async def create_thread_and_run(state: State, request: Request) -> Any:
+    body = await read_body(request, validation.CREATE_THREAD_AND_RUN)
+    assistant = _assistant_for_run(state, body["assistant_id"])
+    thread_body = dict(body.get("thread") or {})
+    if body.get("tool_resources") is not None:
+        thread_body["tool_resources"] = body["tool_resources"]
+    thread = new_thread(state, thread_body)
+    active = state.runs.create_run(thread["id"], assistant, body)
+    first = sse.frame("thread.created", thread) if body.get("stream") else b""
+    return _start(state, active, bool(body.get("stream")), first)
+
+
+async def list_runs(state: State, request: Request) -> Any:
+    thread = thread_of(state, request)
+    return page(state, "runs", request, {"thread_id": thread["id"]})
+
+
+async def get_run(state: State, request: Request) -> Any:
+    return run_of(state, request)
+
+
+async def modify_run(state: State, request: Request) -> Any:
+    run = run_of(state, request)
+    body = await read_body(request, validation.MODIFY_METADATA)
+    if "metadata" in body:
+        run["metadata"] = body["metadata"] or {}
+        state.db.update("runs", run)
+    return run
+
+
+async def cancel_run(state: State, request: Request) -> Any:
+    run = run_of(state, request)
+    active = _active(state, run)
+    if active is None:
+        raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
+    if run["status"] == "cancelling":
+        return json.loads(json.dumps(run))
+    return state.runs.cancel(active)
+
+
+async def submit_tool_outputs(state: State, request: Request) -> Any:
+    run = run_of(state, request)
+    body = await read_body(request, validation.SUBMIT_TOOL_OUTPUTS)
+    active = _active(state, run)
+    if active is None or run["status"] != "requires_action":
+        raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
+    if body.get("stream"):
+        subscriber = state.runs.subscribe(active)
+        try:
+            state.runs.submit_tool_outputs(active, body["tool_outputs"])
+        except ApiError:
+            state.runs.unsubscribe(run["id"], subscriber)
+            subscriber.close()
+            raise
+        return stream_run(state, active, subscriber)
+    state.runs.submit_tool_outputs(active, body["tool_outputs"])
+    return json.loads(json.dumps(active.run))
+
+
+# `/threads/runs` must come before `/threads/{thread_id}` (routes/__init__.py keeps the order).
+THREAD_AND_RUN_ROUTES = [route("/threads/runs", create_thread_and_run, "POST")]
+
+ROUTES = [
+    route("/threads/{thread_id}/runs", create_run, "POST"),
+    route("/threads/{thread_id}/runs", list_runs, "GET"),
+    route("/threads/{thread_id}/runs/{run_id}", get_run, "GET"),
+    route("/threads/{thread_id}/runs/{run_id}", modify_run, "POST"),
+    route("/threads/{thread_id}/runs/{run_id}/cancel", cancel_run, "POST"),
+    route("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", submit_tool_outputs, "POST"),
+]

@@ -1,0 +1,67 @@
+"""`/v1/threads`: create, retrieve, modify, delete (deleting cancels its active run)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+
+from spool.server import objects, validation
+from spool.server.routes.common import read_body, route, thread_of
+from spool.server.state import State
+
+
+def new_thread(state: State, body: dict[str, Any]) -> dict[str, Any]:
+    """Stores a thread and its initial messages in one transaction."""
+    thread = objects.thread(body)
+    with state.db.conn:
+        state.db.conn.execute("BEGIN")
+        state.db.insert("threads", thread)
+        for message_body in body.get("messages") or []:
+            state.db.insert("messages", objects.user_message(thread["id"], message_body))
+    return thread
+
+
+async def create_thread(state: State, request: Request) -> Any:
+    body = await read_body(request, validation.CREATE_THREAD, optional=True)
+    return new_thread(state, body)
+
+
+async def get_thread(state: State, request: Request) -> Any:
+    return thread_of(state, request)
+
+
+async def modify_thread(state: State, request: Request) -> Any:
+    thread = thread_of(state, request)
+    body = await read_body(request, validation.MODIFY_THREAD)
+    if "metadata" in body:
+        thread["metadata"] = body["metadata"] or {}
+    if "tool_resources" in body:
+        thread["tool_resources"] = objects.normalize_tool_resources(body["tool_resources"])
+    state.db.update("threads", thread)
+    return thread
+
+
+async def delete_thread(state: State, request: Request) -> Any:
+    thread = thread_of(state, request)
+    run_id = state.runs.active_run_id(thread["id"])
+    if run_id:
+        active = state.runs.active[run_id]
+        if active.run["status"] != "cancelling":
+            state.runs.cancel(active)
+        await asyncio.sleep(0)
+    with state.db.conn:
+        state.db.conn.execute("BEGIN")
+        state.db.delete("threads", thread["id"])
+        for table in ("messages", "runs", "steps"):
+            state.db.delete_where(table, "thread_id", thread["id"])
+    return objects.deleted(thread["id"], "thread")
+
+
+ROUTES = [
+    route("/threads", create_thread, "POST"),
+    route("/threads/{thread_id}", get_thread, "GET"),
+    route("/threads/{thread_id}", modify_thread, "POST"),
+    route("/threads/{thread_id}", delete_thread, "DELETE"),
+]

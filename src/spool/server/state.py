@@ -1,0 +1,33 @@
+"""The server's settings and the live objects behind the routes (shared by app.py and routes/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from spool.config import Config
+from spool.server.db import Database
+from spool.server.engines.router import ModelRouter
+from spool.server.runs import RunManager
+
+
+@dataclass
+class ServerSettings:
+    """What a server instance needs: where its data lives, its key, its models."""
+
+    data_dir: Path
+    api_key: str
+    config: Config
+    echo_delay_ms: int = 0
+    run_expiry_s: int = 600
+
+
+class State:
+    """The live objects behind the routes (created in the lifespan)."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.key = settings.api_key.encode()
+        self.db: Database = None  # type: ignore[assignment]
+        self.router: ModelRouter = None  # type: ignore[assignment]
+        self.runs: RunManager = None  # type: ignore[assignment]
