@@ -26,6 +26,7 @@ from starlette.routing import Route
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError
+from spool.server.files import FileStore
 from spool.server.private import private_data_dir
 from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
@@ -114,6 +115,7 @@ def create_app(
         state.db = Database(settings.data_dir / "spool.db")
         for note in state.db.fixed_modes:
             log.warning("fixed permissions: %s", note)
+        state.files = FileStore(settings.data_dir, state.db)
         state.router = ModelRouter(settings.config, echo_delay_ms=settings.echo_delay_ms)
         state.runs = RunManager(state.db, state.router, run_expiry_s=settings.run_expiry_s)
         warm_openai_sdk(state.router)

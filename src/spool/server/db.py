@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from spool.server.private import private_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
-TABLES = ("assistants", "threads", "messages", "runs", "steps")
-Table = Literal["assistants", "threads", "messages", "runs", "steps"]
+TABLES = ("assistants", "threads", "messages", "runs", "steps", "files")
+Table = Literal["assistants", "threads", "messages", "runs", "steps", "files"]
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -50,6 +50,14 @@ _MIGRATIONS: dict[int, str] = {
         id TEXT PRIMARY KEY, tbl TEXT NOT NULL, seq INTEGER NOT NULL,
         thread_id TEXT, run_id TEXT);
     """,
+    # Files: metadata here, bytes in <data dir>/files/blobs/ named by their sha256 (files.py).
+    3: """
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, purpose TEXT NOT NULL,
+        sha256 TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX files_purpose ON files (purpose, seq);
+    CREATE INDEX files_sha256 ON files (sha256);
+    """,
 }
 
 # Extra indexed columns per table, taken from the object on every write.
@@ -59,6 +67,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "messages": ("thread_id", "run_id"),
     "runs": ("thread_id", "status"),
     "steps": ("run_id", "thread_id"),
+    "files": ("purpose", "sha256"),
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -134,15 +143,16 @@ class Database:
 
     # --- documents -----------------------------------------------------------------------
 
-    def insert(self, table: Table, obj: dict[str, Any]) -> None:
+    def insert(self, table: Table, obj: dict[str, Any], **columns: Any) -> None:
+        """Store an object; indexed columns come from `columns` or else from the object."""
         cols = _COLUMNS[table]
         names = ", ".join(("id", *cols, "data"))
         marks = ", ".join("?" * (len(cols) + 2))
-        values = (obj["id"], *(obj.get(c) for c in cols), _dumps(obj))
+        values = (obj["id"], *(columns.get(c, obj.get(c)) for c in cols), _dumps(obj))
         self.conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
 
     def update(self, table: Table, obj: dict[str, Any]) -> None:
-        cols = _COLUMNS[table]
+        cols = [c for c in _COLUMNS[table] if c in obj]
         sets = ", ".join(f"{c} = ?" for c in (*cols, "data"))
         values = (*(obj.get(c) for c in cols), _dumps(obj), obj["id"])
         self.conn.execute(f"UPDATE {table} SET {sets} WHERE id = ?", values)

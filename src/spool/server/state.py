@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from spool.config import Config
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
+from spool.server.files import FileStore
 from spool.server.runs import RunManager
 
 
@@ -31,3 +33,6 @@ class State:
         self.db: Database = None  # type: ignore[assignment]
         self.router: ModelRouter = None  # type: ignore[assignment]
         self.runs: RunManager = None  # type: ignore[assignment]
+        self.files: FileStore = None  # type: ignore[assignment]
+        # called with a file id before the file is deleted (detach it from stores, indexes)
+        self.on_file_deleted: list[Callable[[str], None]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from spool.server.routes import assistants, messages, models, runs, steps, threads
+from spool.server.routes import assistants, files, messages, models, runs, steps, threads
 
 
 def all_routes() -> list[Route]:
@@ -23,4 +23,5 @@ def all_routes() -> list[Route]:
         *messages.ROUTES,
         *runs.ROUTES,
         *steps.ROUTES,
+        *files.ROUTES,
     ]

@@ -113,10 +113,12 @@ def check_include(request: Request) -> list[str]:
     return values
 
 
-def list_params(request: Request) -> dict[str, Any]:
+def list_params(
+    request: Request, *, default_limit: int = 20, max_limit: int = 100
+) -> dict[str, Any]:
     """`limit`, `order`, `after`, `before` of a list request, validated as OpenAI does."""
     query = request.query_params
-    raw_limit = query.get("limit", "20")
+    raw_limit = query.get("limit", str(default_limit))
     try:
         limit = int(raw_limit)
     except ValueError:
@@ -132,9 +134,9 @@ def list_params(request: Request) -> dict[str, Any]:
             param="limit",
             code="integer_below_min_value",
         )
-    if limit > 100:
+    if limit > max_limit:
         raise bad_request(
-            f"Invalid 'limit': integer above maximum value. Expected a value <= 100, but got "
+            f"Invalid 'limit': integer above maximum value. Expected a value <= {max_limit}, but got "
             f"{limit} instead.",
             param="limit",
             code="integer_above_max_value",
@@ -171,9 +173,15 @@ def list_body(ids: list[str], rows: list[str], has_more: bool) -> Response:
     return Response(body.encode(), media_type="application/json")
 
 
-def page(state: State, table: Any, request: Request, where: dict[str, str]) -> Response:
+def page(
+    state: State,
+    table: Any,
+    request: Request,
+    where: dict[str, str],
+    params: dict[str, Any] | None = None,
+) -> Response:
     """A list response built from the stored JSON text (no decode/encode of every object)."""
-    params = list_params(request)
+    params = params or list_params(request)
     result = state.db.page(table, where=where, **params)
     if result is None:
         cursor = params["after"] or params["before"]
