@@ -57,8 +57,7 @@ async def test_send_and_see_reply(isolated_dirs: Path) -> None:
         await pilot.pause()
         widgets = list(app.transcript.query(MessageView))
         assert [w.item.role for w in widgets] == ["user", "assistant"]
-        assert widgets[-1].markdown is not None
-        await wait_until(lambda: widgets[-1].markdown.text == "You said: hello world")
+        await wait_until(lambda: widgets[-1].shown_text == "You said: hello world")
         assert app.composer.text == ""
         row = app.sidebar.row(app.current)
         assert row is not None and row.title == "hello world"

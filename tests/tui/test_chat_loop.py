@@ -342,6 +342,10 @@ async def test_mid_stream_server_loss_is_said_in_words_and_not_reposted(
         await wait_until(lambda: app.connection_state == "connected", timeout=60)
         await wait_until(lambda: view(app).loaded)
         assert user_texts(app) == ["/long 300"]
+        # re-attached: the server's word on the run replaces the stale "went away"
+        await wait_until(lambda: "went away" not in str(app.status_bar.render_info()))
+        assert view(app).run.error and "server_error" in view(app).run.error
+        assert any("stopped while this run was active" in t for _, t in texts(view(app)))
 
 
 async def test_a_server_that_never_answers_is_said_quickly(
@@ -453,3 +457,26 @@ def test_store_outbox_lists_what_the_tui_queued(isolated_dirs: Path) -> None:
         assert [i.text for i in store.all_outbox()] == ["kept"]
     finally:
         store.close()
+
+
+async def test_a_message_posted_before_a_crash_is_not_posted_again(isolated_dirs: Path) -> None:
+    """spool stopped between posting a queued message and forgetting it (kill -9): the next
+    launch finds it on the server by its `spool_outbox_id` and does not post it twice."""
+    data = isolated_dirs / "data"
+    first = make_app(data)
+    async with first.run_test(size=SIZE) as pilot:
+        await ready(first)
+        thread = first.current
+        rec = first.store.add_outbox(thread, "sent just before the crash")
+        await first.connection.client.beta.threads.messages.create(
+            thread, role="user", content=rec.text, metadata={"spool_outbox_id": rec.id}
+        )
+        first.outbox = type(first.outbox)(None, first.profile, first.workspace)  # forget it
+        await pilot.press("ctrl+q")
+    again = make_app(data)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(again)
+        await wait_until(lambda: again.store.all_outbox() == [], what="outbox emptied")
+        await wait_until(lambda: not view(again).local_messages(), what="local item gone")
+        await pilot.pause(0.3)
+        assert await server_user_texts(again) == ["sent just before the crash"]

@@ -32,6 +32,7 @@ class Outbox:
     profile: str
     workspace: Workspace
     _records: dict[int, str] = field(default_factory=dict)  # id(view item) -> outbox record id
+    _restored: set[str] = field(default_factory=set)  # records from a previous process
 
     def restore(self) -> list[str]:
         """Put the stored messages back into their views; returns the threads that have some."""
@@ -45,6 +46,7 @@ class Outbox:
             item.error = rec.error
             view.add(item)
             self._records[id(item)] = rec.id
+            self._restored.add(rec.id)
             if rec.thread_id not in threads:
                 threads.append(rec.thread_id)
         return threads
@@ -64,6 +66,11 @@ class Outbox:
         """The stored record of a queued item (its `spool_outbox_id` when posted)."""
         return self._records.get(id(item))
 
+    def maybe_posted(self, item: MessageItem) -> bool:
+        """Whether a previous process may have posted it already (it stopped between the post
+        and forgetting it): check the thread for its `spool_outbox_id` before posting."""
+        return self._records.get(id(item)) in self._restored
+
     def next(self, view: ThreadView) -> MessageItem | None:
         """The oldest message of the thread still to post (queued first, then unsent)."""
         local = view.local_messages()
@@ -74,6 +81,7 @@ class Outbox:
     def posted(self, item: MessageItem) -> None:
         """The server has the message: forget it here."""
         rec_id = self._records.pop(id(item), None)
+        self._restored.discard(rec_id or "")
         if rec_id is not None and self.store is not None:
             self.store.remove_outbox(rec_id)
 

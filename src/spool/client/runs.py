@@ -134,11 +134,12 @@ class RunDriver:
             return None
         if last.status in ACTIVE_STATUSES:
             return last
-        if view.run is None:
+        reason = run_error_text(last)
+        if last.status in ("failed", "incomplete", "expired") and reason:
+            view.notice(last.status, f"Run {last.status}: {reason}")  # (reset dropped notices)
+        if view.run is None or view.run.id in (None, last.id):
+            # first load, or a reload after reconnecting: the server's word on the last run
             view.run = self._state_from_run(last, started=False)
-            reason = run_error_text(last)
-            if last.status in ("failed", "incomplete", "expired") and reason:
-                view.notice(last.status, f"Run {last.status}: {reason}")
             view.run_changed()
         return None
 
@@ -308,6 +309,12 @@ class RunDriver:
             problem = describe_problem(exc)
             raise RunError(problem.text, sent=True, connection_lost=problem.connection) from exc
         view.remove(item)
+
+    async def find_posted(self, view: ThreadView, outbox_id: str) -> bool:
+        """Whether the thread's recent messages include one posted for outbox record
+        `outbox_id` (its `spool_outbox_id` metadata)."""
+        page = await self.threads.messages.list(view.thread_id, limit=20, order="desc")
+        return any((m.metadata or {}).get("spool_outbox_id") == outbox_id for m in page.data)
 
     async def ping(self, timeout: float = 5.0) -> None:
         """A cheap request that says whether the server answers (raises when it does not)."""

@@ -169,6 +169,7 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
         self.ready = asyncio.Event()  # set when connected and the first thread is open
         self._ui_queue: deque[tuple[str | None, Callable[[], Awaitable[None]]]] = deque()
         self._ui_wake = asyncio.Event()
+        self._ui_busy = False  # a queued change is being rendered
         self._composer: Composer | None = None
         self._was_connected = False
         self._said_offline = False
@@ -309,14 +310,17 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
                 thread_id, job = self._ui_queue.popleft()
                 if thread_id is not None and thread_id != (self.current or NEW_THREAD):
                     continue
+                self._ui_busy = True
                 try:
                     await job()
                 except Exception as exc:  # a rendering bug must not kill the app
                     self.log.error(f"render failed: {exc!r}")
+                finally:
+                    self._ui_busy = False
 
     async def wait_for_ui(self) -> None:
         """Wait until every queued transcript change is rendered (tests)."""
-        while self._ui_queue:
+        while self._ui_queue or self._ui_busy:
             await asyncio.sleep(0.01)
 
     # --- view-model changes (called by the run driver, on the event loop) ---------------------
@@ -434,6 +438,10 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
         self.connection_state = "connected"
         self._was_connected = True
         self.last_error = None
+        for tid in self.lost_threads:  # "the server went away": no longer true
+            if tid in self.workspace.views:
+                self.workspace.views[tid].error = None
+        self.lost_threads.clear()
         self._update_status()
         try:
             await self._ensure_assistant(client)

@@ -74,11 +74,13 @@ class SendingMixin:
         def run_options_for(self, thread_id: str) -> Any: ...
         def handle_requires_action(self, view: ThreadView) -> None: ...
         def connection_lost(self, reason: str) -> None: ...
+        def _reload_thread(self, thread_id: str, *, reattach: bool) -> None: ...
 
     def init_sending(self) -> None:
         """Create the outbox (after the store opened) and show what it kept from last time."""
         self.outbox = Outbox(self.store, self.profile, self.workspace)
         self._delivering: set[str] = set()
+        self.lost_threads: set[str] = set()  # threads whose error is "the server went away"
         self._draft_timer: Any = None
         self._draft_thread: str | None = None
         for thread_id in self.outbox.restore():
@@ -174,6 +176,19 @@ class SendingMixin:
         assert self.driver is not None
         tid = view.thread_id
         rec_id = self.outbox.record_id(item)
+        if rec_id and self.outbox.maybe_posted(item):
+            try:
+                posted = await self.driver.find_posted(view, rec_id)
+            except Exception:
+                posted = False  # cannot tell: the post below fails or goes through
+            if posted:  # the last process posted it and stopped before forgetting it
+                self.outbox.posted(item)
+                view.remove(item)
+                self._delivering.discard(tid)
+                if tid == self.current:
+                    self._reload_thread(tid, reattach=True)
+                self.pump(tid)
+                return
         try:
             outcome = await self.driver.send(
                 view,
@@ -224,6 +239,7 @@ class SendingMixin:
         else:
             self.notify(message, title="Error", severity="error", timeout=8)
         if connection_lost:
+            self.lost_threads.add(thread_id)  # its error is stale once the server is back
             self.connection_lost(message)
 
     # --- retry and take back -------------------------------------------------------------------

@@ -346,13 +346,33 @@ class MessageView(Vertical):
         body = self._body
         if body is None:
             return
-        if isinstance(body, StreamingMarkdown):
-            body.set_text(self.item.text, streaming=self.item.streaming)
+        if (
+            isinstance(body, StreamingMarkdown)
+            and not self.item.streaming
+            and len(self.item.text) <= MERGE_CHARS
+        ):
+            self.call_later(self._finish)
+        elif isinstance(body, StreamingMarkdown):
+            body.set_text(self.item.text, streaming=True)
         elif isinstance(body, MarkdownChunk):
             body.set_source(self.item.text)
         elif self.item.text != self._shown_text or self.item.status != self._shown_status:
             self._shown_text, self._shown_status = self.item.text, self.item.status
             body.update(self._user_text())
+
+    async def _finish(self) -> None:
+        """A short message is complete: one leaf widget for all of it, like a message that was
+        complete when shown (the streamed container could keep a stale height after its last
+        flush). Long ones keep their frozen chunks: rendering them again whole would stall."""
+        body = self._body
+        if not isinstance(body, StreamingMarkdown) or self.item.streaming:
+            return
+        final = MarkdownChunk(self.item.text, header=self._who(), classes="body")
+        self._body = final
+        with self.app.batch_update():
+            await self.query(".who").remove()
+            await body.remove()
+            await self.mount(final)
 
     def action_step(self, step: int) -> None:
         """Focus the previous (-1) or next (1) message of the transcript."""
