@@ -1,0 +1,95 @@
+"""spool in a real terminal (tmux 120×40): keys typed while it starts, and `tmux send-keys`
+bursts, as a user meets them in the first minute (issue 7)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+class Terminal:
+    """One tmux session running a command."""
+
+    def __init__(self, name: str, socket: str) -> None:
+        self.name = name
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+        )
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def wait_for(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; the screen was:\n{screen}")
+
+
+@pytest.fixture
+def terminal(isolated_dirs: Path) -> Iterator[Terminal]:
+    socket = f"spool-test-{uuid.uuid4().hex[:8]}"
+    term = Terminal("spool", socket)
+    env = {
+        "SPOOL_DATA_DIR": str(isolated_dirs / "data"),
+        "SPOOL_CONFIG_DIR": str(isolated_dirs / "config"),
+        "TERM": "xterm-256color",
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    command = f"env {exports} {sys.executable} -m spool --model echo"
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", "spool", "-x", "120", "-y", "40"],
+        check=True,
+        env={**os.environ, "TMUX": ""},
+    )
+    term.keys(command, "Enter")
+    try:
+        yield term
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
+
+
+def test_keys_typed_while_starting_land_in_the_composer(terminal: Terminal) -> None:
+    time.sleep(0.4)  # spool is starting: no frame yet
+    terminal.keys("early bird")
+    time.sleep(0.3)
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "You said: early bird" in s)
+    assert "Filter threads" in screen  # the filter box kept its placeholder: nothing went there
+
+
+def test_send_keys_burst_is_a_paste_and_enter_sends_exactly_it(terminal: Terminal) -> None:
+    terminal.wait_for(lambda s: "idle" in s)
+    terminal.keys("alpha", "Enter", "beta", "Enter", "gamma")
+    screen = terminal.wait_for(lambda s: "gamma" in s)
+    time.sleep(0.5)
+    screen = terminal.screen()
+    assert "You said" not in screen  # nothing was sent
+    lines = [line.strip(" ▎▌") for line in screen.splitlines()]
+    assert [x for x in lines if x in ("alpha", "beta", "gamma")] == ["alpha", "beta", "gamma"]
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "You said: alpha beta gamma" in s)
+    assert "alphabeta" not in screen
+    terminal.keys("C-q")
+    terminal.wait_for(lambda s: "Filter threads" not in s, 20)  # back at the shell
