@@ -32,6 +32,7 @@ from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
 from spool.server.runs import RunManager
 from spool.server.state import ServerSettings, State
+from spool.server.vector_stores import VectorStores
 
 __all__ = ["ServerSettings", "State", "create_app", "warm_openai_sdk"]
 
@@ -116,6 +117,13 @@ def create_app(
         for note in state.db.fixed_modes:
             log.warning("fixed permissions: %s", note)
         state.files = FileStore(settings.data_dir, state.db)
+        state.stores = VectorStores(state.db, state.files)
+        state.on_file_deleted.append(state.stores.detach_everywhere)
+        requeued = state.stores.start()
+        if requeued:
+            log.warning(
+                "re-indexing %d file(s) a previous server process left in progress", requeued
+            )
         state.router = ModelRouter(settings.config, echo_delay_ms=settings.echo_delay_ms)
         state.runs = RunManager(state.db, state.router, run_expiry_s=settings.run_expiry_s)
         warm_openai_sdk(state.router)
@@ -128,6 +136,7 @@ def create_app(
             yield
         finally:
             await state.runs.shutdown()
+            await state.stores.close()
             await state.router.aclose()
             state.db.close()
             if on_stop:

@@ -18,11 +18,31 @@ from typing import Any, Literal
 
 from spool.server.private import private_file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
-TABLES = ("assistants", "threads", "messages", "runs", "steps", "files")
-Table = Literal["assistants", "threads", "messages", "runs", "steps", "files"]
+TABLES = (
+    "assistants",
+    "threads",
+    "messages",
+    "runs",
+    "steps",
+    "files",
+    "vector_stores",
+    "vector_store_files",
+    "file_batches",
+)
+Table = Literal[
+    "assistants",
+    "threads",
+    "messages",
+    "runs",
+    "steps",
+    "files",
+    "vector_stores",
+    "vector_store_files",
+    "file_batches",
+]
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -58,6 +78,31 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX files_purpose ON files (purpose, seq);
     CREATE INDEX files_sha256 ON files (sha256);
     """,
+    # Vector stores (vector_stores.py) and their search index (retrieval/index.py): a store's
+    # file is keyed by (vector_store_id, file id); `chunks` holds positions, `chunks_fts` the
+    # text (FTS5, BM25), `parsed` each file's parsed text (the file content endpoint).
+    4: """
+    CREATE TABLE vector_stores (
+        seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE vector_store_files (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL, vector_store_id TEXT NOT NULL,
+        status TEXT NOT NULL, batch_id TEXT, data TEXT NOT NULL,
+        UNIQUE (vector_store_id, id));
+    CREATE INDEX vector_store_files_file ON vector_store_files (id);
+    CREATE INDEX vector_store_files_status ON vector_store_files (status);
+    CREATE TABLE file_batches (
+        seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, vector_store_id TEXT NOT NULL,
+        data TEXT NOT NULL);
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY, vector_store_id TEXT NOT NULL, file_id TEXT NOT NULL,
+        position INTEGER NOT NULL, tokens INTEGER NOT NULL);
+    CREATE INDEX chunks_file ON chunks (vector_store_id, file_id, position);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE TABLE parsed (
+        vector_store_id TEXT NOT NULL, file_id TEXT NOT NULL, text TEXT NOT NULL,
+        PRIMARY KEY (vector_store_id, file_id));
+    """,
 }
 
 # Extra indexed columns per table, taken from the object on every write.
@@ -68,6 +113,9 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "runs": ("thread_id", "status"),
     "steps": ("run_id", "thread_id"),
     "files": ("purpose", "sha256"),
+    "vector_stores": (),
+    "vector_store_files": ("vector_store_id", "status", "batch_id"),
+    "file_batches": ("vector_store_id",),
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -278,8 +326,14 @@ class Database:
         """The list position of a cursor id (live or deleted) that belongs to this list."""
         cols = list(where)
         select = ", ".join(("seq", *cols))
-        row = self.conn.execute(f"SELECT {select} FROM {table} WHERE id = ?", (object_id,))
-        found = row.fetchone()
+        # (ids of a store's files repeat across stores: look the cursor up in this list first)
+        match = "".join(f" AND {c} = ?" for c in cols)
+        row = self.conn.execute(
+            f"SELECT {select} FROM {table} WHERE id = ?{match}", (object_id, *where.values())
+        )
+        found = row.fetchone() or self.conn.execute(
+            f"SELECT {select} FROM {table} WHERE id = ?", (object_id,)
+        ).fetchone()
         if found is None:
             if any(c not in ("thread_id", "run_id") for c in cols):
                 return None

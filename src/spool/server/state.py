@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.files import FileStore
 from spool.server.runs import RunManager
+from spool.server.vector_stores import VectorStores
 
 
 @dataclass
@@ -35,4 +36,5 @@ class State:
         self.runs: RunManager = None  # type: ignore[assignment]
         self.files: FileStore = None  # type: ignore[assignment]
         # called with a file id before the file is deleted (detach it from stores, indexes)
-        self.on_file_deleted: list[Callable[[str], None]] = []
+        self.on_file_deleted: list[Callable[[str], Awaitable[None]]] = []
+        self.stores: VectorStores = None  # type: ignore[assignment]

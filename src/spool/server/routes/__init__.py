@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from spool.server.routes import assistants, files, messages, models, runs, steps, threads
+from spool.server.routes import (
+    assistants,
+    files,
+    messages,
+    models,
+    runs,
+    steps,
+    threads,
+    vector_stores,
+)
 
 
 def all_routes() -> list[Route]:
@@ -24,4 +33,5 @@ def all_routes() -> list[Route]:
         *runs.ROUTES,
         *steps.ROUTES,
         *files.ROUTES,
+        *vector_stores.ROUTES,
     ]

@@ -175,7 +175,7 @@ async def delete_file(state: State, request: Request) -> Any:
     file_id = request.path_params["file_id"]
     file_of(state, file_id)
     for hook in state.on_file_deleted:
-        hook(file_id)
+        await hook(file_id)
     state.files.delete(file_id)
     return objects.deleted(file_id, "file") | {"object": "file"}
 

@@ -1,0 +1,78 @@
+"""Search: queries → the best chunks of a set of vector stores, scored in [0, 1].
+
+BM25 (SQLite FTS5) always. Its raw score (−bm25, unbounded) maps to [0, 1] by
+`s / (s + BM25_HALF)`: a chunk with raw score `BM25_HALF` scores 0.5. With several queries a
+chunk keeps its best score. Attribute `filters` select the files first; `score_threshold`
+drops weaker chunks. Runs in a worker thread with a read-only connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from spool.server.retrieval import filters, index
+
+BM25_HALF = 5.0
+
+
+@dataclass(slots=True)
+class Result:
+    """One found chunk."""
+
+    vector_store_id: str
+    file_id: str
+    chunk_id: int
+    text: str
+    score: float
+    attributes: dict[str, Any] | None
+
+
+def _files(
+    conn: sqlite3.Connection, store_ids: list[str]
+) -> dict[tuple[str, str], dict[str, Any] | None]:
+    marks = ", ".join("?" * len(store_ids))
+    rows = conn.execute(
+        f"SELECT vector_store_id, id, data FROM vector_store_files "
+        f"WHERE vector_store_id IN ({marks}) AND status = 'completed'",
+        store_ids,
+    ).fetchall()
+    return {(vs, fid): json.loads(data).get("attributes") for vs, fid, data in rows}
+
+
+def search(
+    conn: sqlite3.Connection,
+    store_ids: list[str],
+    queries: list[str],
+    *,
+    max_results: int,
+    score_threshold: float = 0.0,
+    filter_: dict[str, Any] | None = None,
+) -> list[Result]:
+    """The best `max_results` chunks over the stores (ties broken by chunk order)."""
+    if not store_ids:
+        return []
+    files = _files(conn, store_ids)
+    allowed = None
+    if filter_ is not None:
+        allowed = {key for key, attrs in files.items() if filters.matches(attrs, filter_)}
+        if not allowed:
+            return []
+    best: dict[int, Result] = {}
+    for query in queries:
+        for hit in index.bm25(conn, store_ids, allowed, query, max_results):
+            score = hit.raw / (hit.raw + BM25_HALF) if hit.raw > 0 else 0.0
+            known = best.get(hit.chunk_id)
+            if known is None or score > known.score:
+                best[hit.chunk_id] = Result(
+                    hit.vector_store_id,
+                    hit.file_id,
+                    hit.chunk_id,
+                    hit.text,
+                    round(score, 6),
+                    files.get((hit.vector_store_id, hit.file_id)),
+                )
+    ranked = sorted(best.values(), key=lambda r: (-r.score, r.chunk_id))
+    return [r for r in ranked if r.score >= score_threshold][:max_results]

@@ -1,0 +1,439 @@
+"""Vector stores: the `vector_store`, `vector_store.file` and `vector_store.files_batch` objects,
+and the background indexing of their files (parse → chunk → index, `retrieval/`).
+
+Adding a file to a store records it `in_progress` and queues it; one indexing worker (a task on
+the loop that hands each file to a single dedicated thread) parses, chunks and writes the
+chunks, then marks the file `completed` or `failed` (`last_error.code` `unsupported_file` /
+`invalid_file`), never failing the store. Files left `in_progress` by a crash are queued
+again on start. Store `file_counts`, `usage_bytes` and `status` are recomputed from the files
+after every change; a store with `expires_after` expires `days` after its last activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from spool.server import objects
+from spool.server.db import Database
+from spool.server.errors import bad_request, not_found
+from spool.server.files import FileStore
+from spool.server.retrieval import index
+from spool.server.retrieval.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS, chunk
+from spool.server.retrieval.parse import ParseError, parse
+
+log = logging.getLogger("spool.server")
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+STATUSES = ("in_progress", "completed", "failed", "cancelled")
+THREAD_STORE_DAYS = 7
+
+
+def chunking_strategy(value: dict[str, Any] | None) -> dict[str, Any]:
+    """A request's chunking strategy in its response shape (`auto` is static 800/400)."""
+    if not value or value.get("type") == "auto":
+        return {
+            "type": "static",
+            "static": {
+                "max_chunk_size_tokens": AUTO_MAX_TOKENS,
+                "chunk_overlap_tokens": AUTO_OVERLAP_TOKENS,
+            },
+        }
+    static = value["static"]
+    size, overlap = static["max_chunk_size_tokens"], static["chunk_overlap_tokens"]
+    if overlap > size // 2:
+        raise bad_request(
+            "Invalid 'chunking_strategy.static.chunk_overlap_tokens': the overlap must not "
+            f"exceed half of max_chunk_size_tokens ({size // 2}), got {overlap}.",
+            param="chunking_strategy.static.chunk_overlap_tokens",
+            code="invalid_value",
+        )
+    return {
+        "type": "static",
+        "static": {"max_chunk_size_tokens": size, "chunk_overlap_tokens": overlap},
+    }
+
+
+def _counts(rows: list[tuple[str, int]]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in rows:
+        counts[status] = n
+    counts["total"] = sum(counts[s] for s in STATUSES)
+    return counts
+
+
+class VectorStores:
+    """Stores, their files and batches, and the indexing worker (start/close in the lifespan)."""
+
+    def __init__(self, db: Database, files: FileStore) -> None:
+        self.db = db
+        self.files = files
+        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-index")
+        self._local = threading.local()
+        self._writers: list[sqlite3.Connection] = []
+        self.worker: asyncio.Task[None] | None = None
+        self.indexed_s = 0.0  # total seconds spent indexing (measured, for benchmarks/logs)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Start the worker; queue the files a previous process left in progress."""
+        rows = self.db.conn.execute(
+            "SELECT vector_store_id, id FROM vector_store_files WHERE status = 'in_progress' "
+            "ORDER BY seq"
+        ).fetchall()
+        for store_id, file_id in rows:
+            self.queue.put_nowait((store_id, file_id))
+        self.worker = asyncio.get_running_loop().create_task(self._work())
+        return len(rows)
+
+    async def close(self) -> None:
+        if self.worker:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for conn in self._writers:
+            conn.close()
+
+    def _writer(self) -> sqlite3.Connection:
+        """The indexing thread's own connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.db.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._local.conn = conn
+            self._writers.append(conn)
+        return conn
+
+    async def _off_loop(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # --- stores -----------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], *, store_id: str | None = None) -> dict[str, Any]:
+        """A new store; its `file_ids` are queued for indexing."""
+        strategy = chunking_strategy(body.get("chunking_strategy"))
+        file_ids = list(dict.fromkeys(body.get("file_ids") or []))
+        for file_id in file_ids:
+            self._file(file_id)
+        created = objects.now()
+        store: dict[str, Any] = {
+            "id": store_id or objects.new_id("vs_"),
+            "object": "vector_store",
+            "created_at": created,
+            "name": body.get("name") or "",
+            "usage_bytes": 0,
+            "file_counts": _counts([]),
+            "status": "completed",
+            "last_active_at": created,
+            "metadata": body.get("metadata") or {},
+            "expires_at": None,
+        }
+        if body.get("expires_after"):
+            store["expires_after"] = body["expires_after"]
+            store["expires_at"] = created + body["expires_after"]["days"] * 86400
+        self.db.insert("vector_stores", store)
+        for file_id in file_ids:
+            self.add_file(store["id"], file_id, strategy, None)
+        return self.refresh(store["id"])
+
+    def get(self, store_id: str) -> dict[str, Any]:
+        """The store (404 when unknown); an expired one says so."""
+        store = self.db.get("vector_stores", store_id)
+        if store is None:
+            raise not_found("vector store", store_id)
+        expired = store["expires_at"] and store["expires_at"] <= objects.now()
+        if expired and store["status"] != "expired":
+            store["status"] = "expired"
+            self.db.update("vector_stores", store)
+        return store
+
+    def touch(self, store: dict[str, Any]) -> None:
+        """Record activity (a search, a run): moves `expires_at` of an `expires_after` store."""
+        now = objects.now()
+        if store["last_active_at"] == now:
+            return
+        store["last_active_at"] = now
+        if store.get("expires_after"):
+            store["expires_at"] = now + store["expires_after"]["days"] * 86400
+        self.db.update("vector_stores", store)
+
+    def modify(self, store: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if "name" in body:
+            store["name"] = body["name"] or ""
+        if "metadata" in body:
+            store["metadata"] = body["metadata"] or {}
+        if "expires_after" in body:
+            if body["expires_after"]:
+                store["expires_after"] = body["expires_after"]
+                anchor = store["last_active_at"] or objects.now()
+                store["expires_at"] = anchor + body["expires_after"]["days"] * 86400
+            else:
+                store.pop("expires_after", None)
+                store["expires_at"] = None
+        self.db.update("vector_stores", store)
+        return self.get(store["id"])
+
+    def refresh(self, store_id: str) -> dict[str, Any]:
+        """Recompute a store's counts, bytes and status from its files."""
+        store = self.get(store_id)
+        rows = self.db.conn.execute(
+            "SELECT status, COUNT(*), COALESCE(SUM(json_extract(data, '$.usage_bytes')), 0) "
+            "FROM vector_store_files WHERE vector_store_id = ? GROUP BY status",
+            (store_id,),
+        ).fetchall()
+        store["file_counts"] = _counts([(s, n) for s, n, _ in rows])
+        store["usage_bytes"] = sum(b for _, _, b in rows)
+        if store["status"] != "expired":
+            store["status"] = "in_progress" if store["file_counts"]["in_progress"] else "completed"
+        self.db.update("vector_stores", store)
+        return store
+
+    async def delete(self, store_id: str) -> None:
+        self.get(store_id)
+        with self.db.transaction():
+            self.db.conn.execute(
+                "DELETE FROM vector_store_files WHERE vector_store_id = ?", (store_id,)
+            )
+            self.db.conn.execute("DELETE FROM file_batches WHERE vector_store_id = ?", (store_id,))
+            self.db.delete("vector_stores", store_id)
+        await self._off_loop(self._delete_store_index, store_id)
+
+    def _delete_store_index(self, store_id: str) -> None:
+        index.delete_store(self._writer(), store_id)
+
+    # --- files of a store -------------------------------------------------------------------
+
+    def _file(self, file_id: str) -> dict[str, Any]:
+        file = self.files.get(file_id)
+        if file is None:
+            raise not_found("file", file_id)
+        return file
+
+    def get_file(self, store_id: str, file_id: str) -> dict[str, Any] | None:
+        row = self.db.conn.execute(
+            "SELECT data FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
+            (store_id, file_id),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _save_file(self, entry: dict[str, Any]) -> None:
+        self.db.conn.execute(
+            "UPDATE vector_store_files SET status = ?, data = ? WHERE vector_store_id = ? "
+            "AND id = ?",
+            (entry["status"], _dumps(entry), entry["vector_store_id"], entry["id"]),
+        )
+
+    def add_file(
+        self,
+        store_id: str,
+        file_id: str,
+        strategy: dict[str, Any],
+        attributes: dict[str, Any] | None,
+        batch_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Attach a file (queued for indexing); an already attached file is returned as is."""
+        self._file(file_id)
+        known = self.get_file(store_id, file_id)
+        if known is not None:
+            return known
+        entry = {
+            "id": file_id,
+            "object": "vector_store.file",
+            "usage_bytes": 0,
+            "created_at": objects.now(),
+            "vector_store_id": store_id,
+            "status": "in_progress",
+            "last_error": None,
+            "chunking_strategy": strategy,
+            "attributes": attributes or {},
+        }
+        self.db.insert("vector_store_files", entry, batch_id=batch_id)
+        self.queue.put_nowait((store_id, file_id))
+        return entry
+
+    def update_attributes(self, entry: dict[str, Any], attributes: dict[str, Any] | None):
+        entry["attributes"] = attributes or {}
+        self._save_file(entry)
+        return entry
+
+    async def remove_file(self, store_id: str, file_id: str) -> None:
+        """Detach a file from a store (its chunks go too)."""
+        self.db.conn.execute(
+            "DELETE FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
+            (store_id, file_id),
+        )
+        self.refresh(store_id)
+        await self._off_loop(self._delete_file_index, store_id, file_id)
+
+    def _delete_file_index(self, store_id: str, file_id: str) -> None:
+        index.delete_file(self._writer(), store_id, file_id)
+
+    async def detach_everywhere(self, file_id: str) -> None:
+        """A deleted file leaves every store it was in."""
+        rows = self.db.conn.execute(
+            "SELECT vector_store_id FROM vector_store_files WHERE id = ?", (file_id,)
+        ).fetchall()
+        for (store_id,) in rows:
+            await self.remove_file(store_id, file_id)
+
+    async def file_content(self, store_id: str, file_id: str) -> str | None:
+        return await asyncio.to_thread(
+            lambda: index.parsed_text(self.db.reader(), store_id, file_id)
+        )
+
+    # --- batches ----------------------------------------------------------------------------
+
+    def create_batch(
+        self, store_id: str, items: list[tuple[str, dict[str, Any], dict[str, Any] | None]]
+    ) -> dict[str, Any]:
+        """A batch of (file id, chunking strategy, attributes) added to a store."""
+        for file_id, _, _ in items:
+            self._file(file_id)
+        batch = {
+            "id": objects.new_id("vsfb_"),
+            "object": "vector_store.files_batch",
+            "created_at": objects.now(),
+            "vector_store_id": store_id,
+            "status": "in_progress",
+            "file_counts": _counts([]),
+        }
+        self.db.insert("file_batches", batch)
+        for file_id, strategy, attributes in items:
+            entry = self.get_file(store_id, file_id)
+            if entry is None:
+                self.add_file(store_id, file_id, strategy, attributes, batch["id"])
+            else:  # already in the store: it now counts in this batch
+                self.db.conn.execute(
+                    "UPDATE vector_store_files SET batch_id = ? WHERE vector_store_id = ? "
+                    "AND id = ?",
+                    (batch["id"], store_id, file_id),
+                )
+        self.refresh(store_id)
+        return self.refresh_batch(batch["id"])
+
+    def batch(self, store_id: str, batch_id: str) -> dict[str, Any]:
+        batch = self.db.get("file_batches", batch_id)
+        if batch is None or batch["vector_store_id"] != store_id:
+            raise not_found("vector store file batch", batch_id)
+        return batch
+
+    def refresh_batch(self, batch_id: str) -> dict[str, Any]:
+        batch = self.db.get("file_batches", batch_id)
+        assert batch is not None
+        rows = self.db.conn.execute(
+            "SELECT status, COUNT(*) FROM vector_store_files WHERE batch_id = ? GROUP BY status",
+            (batch_id,),
+        ).fetchall()
+        batch["file_counts"] = _counts(rows)
+        if batch["status"] != "cancelled":
+            counts = batch["file_counts"]
+            if counts["in_progress"]:
+                batch["status"] = "in_progress"
+            elif counts["total"] and counts["failed"] == counts["total"]:
+                batch["status"] = "failed"
+            else:
+                batch["status"] = "completed"
+        self.db.update("file_batches", batch)
+        return batch
+
+    def cancel_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Files of the batch not indexed yet are cancelled (finished ones stay)."""
+        if batch["status"] != "in_progress":
+            return batch
+        for (file_id,) in self.db.conn.execute(
+            "SELECT id FROM vector_store_files WHERE batch_id = ? AND status = 'in_progress'",
+            (batch["id"],),
+        ).fetchall():
+            entry = self.get_file(batch["vector_store_id"], file_id)
+            if entry:
+                entry["status"] = "cancelled"
+                self._save_file(entry)
+        batch["status"] = "cancelled"
+        self.db.update("file_batches", batch)
+        self.refresh(batch["vector_store_id"])
+        return self.refresh_batch(batch["id"])
+
+    def _batch_of(self, store_id: str, file_id: str) -> str | None:
+        row = self.db.conn.execute(
+            "SELECT batch_id FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
+            (store_id, file_id),
+        ).fetchone()
+        return row[0] if row else None
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            store_id, file_id = await self.queue.get()
+            try:
+                await self._index(store_id, file_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("indexing %s in %s failed", file_id, store_id)
+
+    async def _index(self, store_id: str, file_id: str) -> None:
+        entry = self.get_file(store_id, file_id)
+        if entry is None or entry["status"] != "in_progress":
+            return
+        file = self.files.get(file_id)
+        path = self.files.path_of(file_id)
+        error: dict[str, str] | None = None
+        usage = 0
+        if file is None or path is None:
+            error = {"code": "invalid_file", "message": "The file was deleted."}
+        else:
+            strategy = entry["chunking_strategy"]["static"]
+            try:
+                usage = await self._off_loop(
+                    self._index_sync,
+                    store_id,
+                    file_id,
+                    path,
+                    file["filename"],
+                    strategy["max_chunk_size_tokens"],
+                    strategy["chunk_overlap_tokens"],
+                )
+            except ParseError as exc:
+                error = {"code": exc.code, "message": exc.message}
+            except Exception as exc:
+                log.exception("indexing %s failed", file_id)
+                error = {"code": "server_error", "message": f"Indexing failed: {exc!r}"}
+        current = self.get_file(store_id, file_id)
+        if current is None or current["status"] != "in_progress":
+            # removed or cancelled meanwhile: its chunks must not stay
+            await self._off_loop(self._delete_file_index, store_id, file_id)
+            return
+        if error:
+            current.update(status="failed", last_error=error)
+        else:
+            current.update(status="completed", usage_bytes=usage)
+        self._save_file(current)
+        if self.db.get("vector_stores", store_id):
+            self.refresh(store_id)
+        batch_id = self._batch_of(store_id, file_id)
+        if batch_id:
+            self.refresh_batch(batch_id)
+
+    def _index_sync(
+        self, store_id: str, file_id: str, path: Any, filename: str, size: int, overlap: int
+    ) -> int:
+        started = time.perf_counter()
+        text = parse(path.read_bytes(), filename)
+        chunks = chunk(text, size, overlap)
+        index.write_file(self._writer(), store_id, file_id, text, chunks)
+        elapsed = time.perf_counter() - started
+        self.indexed_s += elapsed
+        log.info(
+            "indexed %s (%d chunks, %d chars) in %.3f s", file_id, len(chunks), len(text), elapsed
+        )
+        return len(text.encode("utf-8"))
