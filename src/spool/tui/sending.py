@@ -20,6 +20,7 @@ from spool.client.outbox import NEW_THREAD, Outbox
 from spool.client.runs import RunError
 from spool.client.view_model import MessageItem, ThreadView
 from spool.tui.heap import settle_heap
+from spool.tui.host import AppHost
 from spool.tui.widgets.composer import Composer
 
 DRAFT_SAVE_DELAY_S = 0.5
@@ -41,33 +42,18 @@ def title_from(text: str) -> str:
     return "New thread"
 
 
-class SendingMixin:
+class SendingMixin(AppHost):
     """The send loop of `SpoolApp` (its state is created in `init_sending`)."""
 
     if TYPE_CHECKING:  # provided by SpoolApp
-        from spool.client.connection import Connection
-        from spool.client.runs import RunDriver
-        from spool.client.view_model import Workspace
-        from spool.store import Store
-
-        connection: Connection
-        driver: RunDriver | None
-        store: Store | None
-        workspace: Workspace
-        current: str | None
-        profile: str
 
         @property
         def composer(self) -> Composer: ...
         @property
         def transcript(self) -> Any: ...
-        def notify(self, message: str, **kwargs: Any) -> None: ...
-        def run_worker(self, work: Any, **kwargs: Any) -> Any: ...
         def set_timer(self, delay: float, callback: Any) -> Any: ...
         def call_after_refresh(self, callback: Any) -> Any: ...
-        def _keys_for(self, binding_id: str, default: str = "") -> str: ...
         def _assistant_for(self, thread_id: str | None) -> str | None: ...
-        def _update_row(self, thread_id: str, *, to_top: bool = False) -> None: ...
         def _update_status(self) -> None: ...
         def _enqueue(self, thread_id: str | None, job: Any) -> None: ...
         def _set_error(self, message: str | None, *, toast: bool = True) -> None: ...

@@ -28,6 +28,7 @@ from textual.widget import Widget
 
 from spool.client.view_model import ThreadView
 from spool.tui.clipboard import CopyReport, copy_text
+from spool.tui.host import AppHost
 from spool.tui.screens.help import KeyHelp
 
 if TYPE_CHECKING:
@@ -70,35 +71,21 @@ class WorkflowState:
     highlighted: MessageView | None = None  # the message showing a framed code block
 
 
-class WorkflowsMixin:
+class WorkflowsMixin(AppHost):
     """Tool outputs, run inspector, copy, export and import actions of `SpoolApp`."""
 
     if TYPE_CHECKING:  # provided by SpoolApp
-        from spool.client.connection import Connection
-        from spool.client.runs import RunDriver
-        from spool.client.view_model import Workspace
-        from spool.store import Store
         from spool.tui.widgets.transcript import Transcript
 
-        connection: Connection
-        driver: RunDriver | None
-        store: Store | None
-        workspace: Workspace
-        current: str | None
-        profile: str
         cursor_blink: bool
         clock: Any
         transcript: Transcript
         focused: Widget | None
 
-        def notify(self, message: str, **kwargs: Any) -> None: ...
-        def run_worker(self, work: Any, **kwargs: Any) -> Any: ...
         def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
         def copy_to_clipboard(self, text: str) -> None: ...
-        def _keys_for(self, binding_id: str, default: str = "") -> str: ...
         def _run_submit(self, view: ThreadView, outputs: dict[str, str]) -> Any: ...
         def _cancel(self, view: ThreadView) -> Any: ...
-        def _update_row(self, thread_id: str, *, to_top: bool = False) -> None: ...
         def _select_thread(
             self, thread_id: str, *, load: bool = True, force: bool = False
         ) -> None: ...
