@@ -18,8 +18,9 @@ $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[local]"
 	touch $@
 
+# dev includes the code extra: the code_interpreter sandbox (bubblewrap + a Jupyter kernel) is tested
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[local,dev,code]"
 	touch $@ $(VENV)/.installed-local
 
 run: $(VENV)/.installed-local
