@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,7 +82,7 @@ class Session:
     def __init__(self, settings: SandboxSettings, *, hidden: list[Path]) -> None:
         self.settings = settings
         self.hidden = hidden
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.client: Any = None
         self.context: Any = None
         self.runtime: Path | None = None
@@ -90,7 +91,7 @@ class Session:
         self.placed: set[str] = set()  # keys of the input files already in /mnt/data
         self.last_used = time.monotonic()
         self.stderr_tail = b""
-        self._drain: asyncio.Task[None] | None = None
+        self._drain_fd: int | None = None
         self.sandboxed = settings.sandbox != "none"
         self.uid: int | None = None  # the session's own uid (when the server runs as root)
 
@@ -98,7 +99,7 @@ class Session:
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+        return self.proc is not None and self.proc.poll() is None
 
     async def start(self) -> None:
         """Launch the sandbox and the kernel; SandboxError (with its stderr) on failure."""
@@ -172,11 +173,11 @@ class Session:
                 f"{command.SOCKETS_INSIDE}/kernel.json",
             ]
             try:
-                self.proc = await asyncio.create_subprocess_exec(
-                    *args,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
+                self.proc = subprocess.Popen(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
                     pass_fds=(info_w,),
                     start_new_session=True,
                     umask=0o022,  # the directories bwrap creates must be traversable
@@ -193,20 +194,16 @@ class Session:
             for name in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_RUNTIME_DIR"):
                 env[name] = str(runtime / name.lower())
             env["SPOOL_SANDBOX"] = json.dumps(env_config)
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-B",
-                str(command.BOOT),
-                str(conn),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(command.BOOT), str(conn)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 cwd=data,
                 env=env,
                 start_new_session=True,
             )
-        self._drain = asyncio.get_running_loop().create_task(self._drain_output())
+        self._start_drain()
         self.context = zmq.asyncio.Context()
         self.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.context.setsockopt(zmq.LINGER, 0)
@@ -254,25 +251,48 @@ class Session:
             return int(json.loads(raw)["child-pid"])
         except (ValueError, KeyError):
             if self.proc is not None:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(2):
-                        await self.proc.wait()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    await asyncio.to_thread(self.proc.wait, 2)
+                self._read_output()
             raise SandboxError(
                 "bubblewrap did not start the sandbox: " + (self._tail() or "no output")
             ) from None
 
-    async def _drain_output(self) -> None:
-        """The kernel's own stdout/stderr (not the user's: that goes over iopub), last 8 KiB."""
+    def _start_drain(self) -> None:
+        """The kernel's own stdout/stderr (not the user's: that goes over iopub): last 8 KiB."""
         assert self.proc is not None and self.proc.stdout is not None
-        with contextlib.suppress(Exception):
-            while chunk := await self.proc.stdout.read(65536):
-                self.stderr_tail = (self.stderr_tail + chunk)[-8192:]
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        asyncio.get_running_loop().add_reader(fd, self._read_output)
+        self._drain_fd = fd
+
+    def _read_output(self) -> None:
+        if self.proc is None or self.proc.stdout is None or self._drain_fd is None:
+            return
+        try:
+            chunk = os.read(self._drain_fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self.stderr_tail = (self.stderr_tail + chunk)[-8192:]
+        else:
+            self._stop_drain()
+
+    def _stop_drain(self) -> None:
+        if self._drain_fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._drain_fd)
+            self._drain_fd = None
 
     def _tail(self) -> str:
         return self.stderr_tail.decode("utf-8", "replace").strip()[-2000:]
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.settings.start_timeout_s
+        asked: set[str] = set()
+        next_ask = 0.0
         while True:
             if not self.alive:
                 await asyncio.sleep(0.05)  # let the drain task read the last words
@@ -280,30 +300,46 @@ class Session:
                     f"the Python kernel exited while starting (code {self.proc.returncode}): "
                     + (self._tail() or "no output")
                 )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 raise SandboxError(
                     "the Python kernel did not answer within "
                     f"{self.settings.start_timeout_s:g} s: {self._tail()}"
                 )
-            msg_id = self.client.kernel_info()
+            if now >= next_ask:  # requests queue until the kernel binds; ask again rarely
+                asked.add(self.client.kernel_info())
+                next_ask = now + 2.0
             try:
-                reply = await self.client.get_shell_msg(timeout=min(0.5, remaining))
+                reply = await self.client.get_shell_msg(timeout=min(0.2, deadline - now))
             except queue.Empty:
                 continue
-            if reply["parent_header"].get("msg_id") != msg_id:
+            if reply["parent_header"].get("msg_id") not in asked:
                 continue
-            # iopub is a subscription: make sure it already delivers before the first call
-            try:
-                while True:
-                    await self.client.get_iopub_msg(timeout=0.2)
-            except queue.Empty:
-                pass
+            await self._wait_iopub(asked, deadline)
+            await self._drain_shell()  # answers to the other kernel_info requests
             return
+
+    async def _wait_iopub(self, asked: set[str], deadline: float) -> None:
+        """iopub is a subscription: wait until it delivers (a status of one of our requests)."""
+        while time.monotonic() < deadline:
+            try:
+                msg = await self.client.get_iopub_msg(timeout=0.3)
+            except queue.Empty:
+                asked.add(self.client.kernel_info())  # published before we were subscribed
+                continue
+            if msg.get("parent_header", {}).get("msg_id") in asked:
+                with contextlib.suppress(queue.Empty):
+                    while True:  # the rest of what the kernel published so far
+                        await self.client.get_iopub_msg(timeout=0.01)
+                return
+        raise SandboxError("the Python kernel's output channel did not connect")
 
     async def stop(self) -> None:
         """End the kernel and everything in its PID namespace; remove its runtime files."""
-        proc, self.proc = self.proc, None
+        proc = self.proc
+        self._read_output()
+        self._stop_drain()
+        self.proc = None
         if self.client is not None:
             with contextlib.suppress(Exception):
                 self.client.stop_channels()
@@ -315,10 +351,11 @@ class Session:
                 proc.kill()
         if proc is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
-        if self._drain is not None:
-            self._drain.cancel()
-            self._drain = None
+                if proc.poll() is None:
+                    await asyncio.to_thread(proc.wait, 5)
+            self._stop_drain()
+            if proc.stdout is not None:
+                proc.stdout.close()
         if self.context is not None:
             with contextlib.suppress(Exception):
                 self.context.destroy(linger=0)
