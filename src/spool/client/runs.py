@@ -310,6 +310,25 @@ class RunDriver:
             raise RunError(problem.text, sent=True, connection_lost=problem.connection) from exc
         view.remove(item)
 
+    async def delete_messages(
+        self, view: ThreadView, items: list[MessageItem], *, leftovers: bool = True
+    ) -> None:
+        """Delete posted messages (newest first) and, with `leftovers`, the tool calls and
+        notices the view shows after the first of them (their runs'). Stops at the first
+        failure (RunError)."""
+        shown = [i for i in items if i in view.items]
+        if not shown:
+            return
+        start = min(view.items.index(i) for i in shown)
+        # the tool calls and notices after the first deleted message (its runs' leftovers)
+        extras = (
+            [i for i in view.items[start:] if not isinstance(i, MessageItem)] if leftovers else []
+        )
+        for item in reversed(items):
+            await self.delete_message(view, item)
+        for extra in extras:
+            view.remove(extra)
+
     async def find_posted(self, view: ThreadView, outbox_id: str) -> bool:
         """Whether the thread's recent messages include one posted for outbox record
         `outbox_id` (its `spool_outbox_id` metadata)."""

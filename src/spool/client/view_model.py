@@ -194,6 +194,24 @@ class ThreadView:
                 return item if item.role == "user" else None
         return None
 
+    def last_user_message(self) -> MessageItem | None:
+        """The last user message on the server (answered or not)."""
+        for item in reversed(self.items):
+            if isinstance(item, MessageItem) and item.role == "user" and not item.local:
+                return item
+        return None
+
+    def posted_from(self, item: Item) -> list[MessageItem]:
+        """`item` (if a message) and every posted message after it, oldest first."""
+        if item not in self.items:
+            return []
+        start = self.items.index(item)
+        return [i for i in self.items[start:] if isinstance(i, MessageItem) and not i.local]
+
+    def replies_after(self, item: MessageItem) -> list[MessageItem]:
+        """The assistant messages after the user message `item` (its answer)."""
+        return [i for i in self.posted_from(item) if i.role == "assistant"]
+
     def last_reply(self) -> str | None:
         """The text of the last assistant message."""
         for item in reversed(self.items):

@@ -31,6 +31,7 @@ from spool.client.view_model import Change, MessageItem, ThreadView, Workspace
 from spool.store import AssistantRecord, Store, ThreadRecord
 from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, modal_key_help
 from spool.tui.commands import SpoolCommands
+from spool.tui.conversation import CONVERSATION_ACTIONS, ConversationMixin
 from spool.tui.heap import settle_heap
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen, KeyHelp
@@ -39,7 +40,7 @@ from spool.tui.sending import SENDING_ACTIONS, SendingMixin, title_from
 from spool.tui.themes import semantic_defaults
 from spool.tui.theming import register_spool_themes, report_theme_problems
 from spool.tui.widgets.composer import Composer
-from spool.tui.widgets.message import warm_up
+from spool.tui.widgets.message import MessageView, warm_up
 from spool.tui.widgets.sidebar import Sidebar, SidebarRow
 from spool.tui.widgets.status_bar import StatusBar, StatusInfo
 from spool.tui.widgets.transcript import Transcript
@@ -62,6 +63,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
     ("spool.cancel", "cancel_run", "Cancel the run"),
     *SENDING_ACTIONS,  # retry, take back (spool.tui.sending)
+    *CONVERSATION_ACTIONS,  # edit, delete a message (spool.tui.conversation)
     ("spool.copy_reply", "copy_reply", "Copy the focused message or the last reply"),
     ("spool.copy_code", "copy_code", "Copy a code block (again: the next one)"),
     ("spool.tool_outputs", "tool_outputs", "Answer pending function calls (tool outputs)"),
@@ -85,7 +87,7 @@ class MainScreen(Screen[None]):
     AUTO_FOCUS = "#composer"
 
 
-class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
+class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin, App[int]):
     """The spool chat client."""
 
     CSS_PATH = Path(__file__).parent / "app.tcss"
@@ -777,7 +779,7 @@ class SpoolApp(AssistantActions, SendingMixin, WorkflowsMixin, App[int]):
         """The keys of a binding id: the config keymap's, else the declared ones."""
         keys = (self.config.keymap or {}).get(binding_id)
         if keys is None:
-            for b in self.BINDINGS:
+            for b in [*self.BINDINGS, *MessageView.BINDINGS]:
                 if isinstance(b, Binding) and b.id == binding_id:
                     keys = b.key
                     break

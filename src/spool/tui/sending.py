@@ -28,7 +28,7 @@ TITLE_MAX = 80
 
 # (binding id, action, description): declared in SpoolApp.BINDINGS, listed in help and palette.
 SENDING_ACTIONS: list[tuple[str, str, str]] = [
-    ("spool.retry", "retry", "Retry: send unsent messages / run again on the last message"),
+    ("spool.retry", "retry", "Regenerate the last reply / retry a failed run or unsent message"),
     ("spool.take_back", "take_back", "Take back the last queued or failed message to edit it"),
 ]
 
@@ -61,6 +61,7 @@ class SendingMixin(AppHost):
         def handle_requires_action(self, view: ThreadView) -> None: ...
         def connection_lost(self, reason: str) -> None: ...
         def _reload_thread(self, thread_id: str, *, reattach: bool) -> None: ...
+        def regenerate(self, view: ThreadView) -> bool: ...
 
     def init_sending(self) -> None:
         """Create the outbox (after the store opened) and show what it kept from last time."""
@@ -240,7 +241,8 @@ class SendingMixin(AppHost):
         return f"{retry} retry · {take_back} edit"
 
     def action_retry(self) -> None:
-        """Send the unsent messages now, else run again on the last message (no re-post)."""
+        """Send the unsent messages now; else run again on the last message (no re-post):
+        after a failed run, or replacing its answer (regenerate)."""
         if self.current is None or self.driver is None:
             self.notify("Not connected: queued messages are sent when it is.", severity="warning")
             return
@@ -254,8 +256,10 @@ class SendingMixin(AppHost):
             return
         message = view.last_posted_user_message()
         assistant_id = self._assistant_for(view.thread_id)
+        if message is None and self.regenerate(view):
+            return  # the last message had its answer: a new one replaces it
         if message is None or assistant_id is None:
-            self.notify("Nothing to retry: the last message has its answer.", timeout=3)
+            self.notify("Nothing to retry or regenerate yet.", timeout=3)
             return
         view.error = None
         self._set_error(None, toast=False)

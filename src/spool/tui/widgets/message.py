@@ -267,6 +267,8 @@ class MessageView(Vertical):
     BINDINGS = [
         Binding("up", "step(-1)", "Previous message", id="message.prev", show=False),
         Binding("down", "step(1)", "Next message", id="message.next", show=False),
+        Binding("e", "app.edit_message", "Edit and resend", id="message.edit", show=False),
+        Binding("delete", "app.delete_message", "Delete", id="message.delete", show=False),
     ]
 
     DEFAULT_CSS = """

@@ -1,0 +1,103 @@
+"""Conversation control (issue 11): regenerate, edit and resend, delete a message, with Pilot
+against the real embedded server (echo model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spool.tui.screens.confirm import ConfirmScreen
+from spool.tui.widgets.message import MessageView
+
+from .helpers import make_app, ready, run_ended, texts, type_and_send, view, wait_until
+
+SIZE = (120, 40)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+async def server_messages(app) -> list[tuple[str, str]]:
+    page = await app.connection.client.beta.threads.messages.list(app.current, order="asc")
+    return [(m.role, m.content[0].text.value) for m in page.data]
+
+
+def message_widget(app, role: str, index: int = -1) -> MessageView:
+    return [w for w in app.transcript.query(MessageView) if w.item.role == role][index]
+
+
+async def test_regenerate_replaces_the_last_reply(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "hello")
+        assert await run_ended(app) == "completed"
+        first_run = view(app).run.id
+        await pilot.press("f5")
+        await wait_until(lambda: view(app).run.id != first_run, what="a new run")
+        assert await run_ended(app) == "completed"
+        assert await server_messages(app) == [("user", "hello"), ("assistant", "You said: hello")]
+        assert texts(view(app)) == [("user", "hello"), ("assistant", "You said: hello")]
+        runs = await app.connection.client.beta.threads.runs.list(app.current)
+        assert len(runs.data) == 2
+
+
+async def test_edit_a_sent_message_deletes_what_follows_after_asking(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "one")
+        assert await run_ended(app) == "completed"
+        await type_and_send(pilot, "two")
+        await wait_until(lambda: texts(view(app))[-1] == ("assistant", "You said: two"))
+        await app.wait_for_ui()
+        message_widget(app, "user", 0).focus()
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert "3 messages after it" in app.screen.question
+        await pilot.press("y")
+        await wait_until(lambda: app.composer.text == "one", what="text back in the composer")
+        assert await server_messages(app) == []
+        assert texts(view(app)) == []
+        await pilot.press("end", *" more", "enter", "wait:60")
+        await wait_until(lambda: texts(view(app))[-1] == ("assistant", "You said: one more"))
+        assert await server_messages(app) == [
+            ("user", "one more"),
+            ("assistant", "You said: one more"),
+        ]
+
+
+async def test_delete_one_message_after_asking(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "keep me")
+        assert await run_ended(app) == "completed"
+        await app.wait_for_ui()
+        message_widget(app, "assistant").focus()
+        await pilot.press("delete")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("n")
+        assert len(await server_messages(app)) == 2
+        message_widget(app, "assistant").focus()
+        await pilot.press("delete")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_until(lambda: texts(view(app)) == [("user", "keep me")], what="deleted")
+        assert await server_messages(app) == [("user", "keep me")]
+
+
+async def test_editing_during_a_run_is_refused(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "/sleep 1500")
+        await wait_until(lambda: view(app).active, what="run started")
+        await app.wait_for_ui()
+        message_widget(app, "user").focus()
+        await pilot.press("e")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("in progress" in n.message for n in app._notifications)
+        assert await run_ended(app) == "completed"
+        assert [r for r, _ in await server_messages(app)] == ["user", "assistant"]
