@@ -139,6 +139,7 @@ TABLE_FIELDS: dict[str, dict[str, Check]] = {
     "assistants": _fields(("id",), id=_id, profile=_text, name=_opt_text, model=_opt_text),
     "settings": {},
     "drafts": _fields(("thread_id", "text"), thread_id=_id, text=_text),
+    "history": _fields(("thread_id", "text"), thread_id=_text, text=_text, at=_opt_num),
     "outbox": _fields(
         ("id", "thread_id", "text", "state"),
         id=_id,
@@ -156,6 +157,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "assistants": ("id", "profile"),
     "drafts": ("thread_id",),
     "outbox": ("id",),
+    "history": ("text",),
 }
 
 

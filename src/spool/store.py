@@ -300,6 +300,9 @@ class AssistantRecord:
         return {"id": self.id, "profile": self.profile, "name": self.name, "model": self.model}
 
 
+HISTORY_MAX = 1000  # prompts kept for Up / ctrl+r in the composer
+
+
 @dataclass(slots=True)
 class OutboxItem:
     """A message the user sent that is not posted yet (queued, or its post failed)."""
@@ -378,6 +381,7 @@ class Store:
         self._settings = self.db.table("settings", cache_size=0)
         self._drafts = self.db.table("drafts", cache_size=0)
         self._outbox = self.db.table("outbox", cache_size=0)
+        self._history = self.db.table("history", cache_size=0)
         with self._lock:
             self._thread_doc_ids: dict[str, int] = {
                 str(doc.get("id")): doc.doc_id for doc in self._threads.all()
@@ -523,6 +527,30 @@ class Store:
                 )
             elif self.get_draft(thread_id):
                 self._drafts.remove(q.thread_id == thread_id)
+
+    # --- prompt history: what the user sent, newest last -----------------------------------
+    def add_history(self, thread_id: str, text: str) -> None:
+        """Remember a sent prompt (a repeat moves to the end); keeps the last HISTORY_MAX."""
+        from tinydb import Query
+
+        if not text.strip():
+            return
+        with self._locked():
+            self._history.remove(Query().text == text)
+            self._history.insert({"thread_id": thread_id, "text": text, "at": self.clock()})
+            docs = self._history._read_table()
+            if len(docs) > HISTORY_MAX:
+                oldest = sorted(docs.items(), key=lambda kv: kv[1].get("at", 0))
+                drop = [int(k) for k, _ in oldest[: len(docs) - HISTORY_MAX]]
+                self._history.remove(doc_ids=drop)
+
+    def history(self, thread_id: str | None = None) -> list[str]:
+        """Sent prompts, oldest first; with `thread_id`, that thread's first, then the rest."""
+        with self._locked():
+            docs = sorted(self._history._read_table().values(), key=lambda d: d.get("at", 0))
+        mine = [str(d["text"]) for d in docs if d.get("thread_id") == thread_id]
+        rest = [str(d["text"]) for d in docs if d.get("thread_id") != thread_id]
+        return rest + mine  # walking back from the end: this thread's first
 
     # --- outbox: messages the user sent that are not posted yet ------------------------------
     def outbox(self, thread_id: str) -> list[OutboxItem]:

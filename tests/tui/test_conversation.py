@@ -101,3 +101,54 @@ async def test_editing_during_a_run_is_refused(isolated_dirs: Path) -> None:
         assert any("in progress" in n.message for n in app._notifications)
         assert await run_ended(app) == "completed"
         assert [r for r, _ in await server_messages(app)] == ["user", "assistant"]
+
+
+# --- prompt history -------------------------------------------------------------------------------
+async def test_up_and_down_walk_through_what_was_sent(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        first = app.current
+        await type_and_send(pilot, "in the first thread")
+        assert await run_ended(app) == "completed"
+        await pilot.press("ctrl+n")
+        await wait_until(lambda: app.current != first and view(app).loaded)
+        await type_and_send(pilot, "alpha")
+        assert await run_ended(app) == "completed"
+        await type_and_send(pilot, "beta")
+        assert await run_ended(app) == "completed"
+        app.composer.focus()
+        await pilot.press(*"half typed")
+        await pilot.press("up")
+        assert app.composer.text == "beta"  # this thread's first, newest first
+        await pilot.press("up")
+        assert app.composer.text == "alpha"
+        await pilot.press("up")
+        assert app.composer.text == "in the first thread"  # then the other threads
+        await pilot.press("up")
+        assert app.composer.text == "in the first thread"  # the oldest: stays
+        await pilot.press("down", "down")
+        assert app.composer.text == "beta"
+        await pilot.press("down")
+        assert app.composer.text == "half typed"  # past the newest: what was being typed
+
+
+async def test_ctrl_r_searches_what_was_sent(isolated_dirs: Path) -> None:
+    from spool.tui.screens.history_search import HistorySearchScreen
+
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        for text in ("plot the sales", "fix the bug", "plot the costs"):
+            await type_and_send(pilot, text)
+            assert await run_ended(app) == "completed"
+        app.composer.focus()
+        await pilot.press("ctrl+r")
+        await wait_until(lambda: isinstance(app.screen, HistorySearchScreen), what="search")
+        screen = app.screen
+        await pilot.press(*"plot")
+        assert screen.shown == ["plot the costs", "plot the sales"]
+        await pilot.press("down", "enter")
+        await wait_until(lambda: app.screen is not screen)
+        assert app.composer.text == "plot the sales"
+        assert app.focused is app.composer

@@ -193,3 +193,22 @@ def test_queued_while_offline(snap_compare: Any, isolated_dirs: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_history_search(snap_compare: Any, isolated_dirs: Path) -> None:
+    """ctrl+r in the composer: what was sent, newest first, filtered by what is typed."""
+    app = snapshot_app(isolated_dirs / "data", connect=False)
+
+    async def run_before(pilot: Any) -> None:
+        for text in (
+            "Summarise the meeting notes",
+            "Plot the quarterly sales\nas a bar chart",
+            "Fix the failing test",
+            "Plot the costs per region",
+        ):
+            app.store.add_history("thread_x", text)
+        app.composer.focus()
+        await pilot.press("ctrl+r", *"plot")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -36,6 +36,7 @@ from spool.tui.heap import settle_heap
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen, KeyHelp
 from spool.tui.screens.rename import RenameScreen
+from spool.tui.search_actions import SEARCH_ACTIONS, SEARCH_BINDING, SearchMixin, search_key_help
 from spool.tui.sending import SENDING_ACTIONS, SendingMixin, title_from
 from spool.tui.themes import semantic_defaults
 from spool.tui.theming import register_spool_themes, report_theme_problems
@@ -59,6 +60,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.prev_thread", "prev_thread", "Previous thread"),
     ("spool.next_thread", "next_thread", "Next thread"),
     ("spool.filter", "filter_threads", "Filter threads"),
+    *SEARCH_ACTIONS,  # search messages (spool.tui.search_actions)
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
     ("spool.cancel", "cancel_run", "Cancel the run"),
@@ -87,7 +89,9 @@ class MainScreen(Screen[None]):
     AUTO_FOCUS = "#composer"
 
 
-class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin, App[int]):
+class SpoolApp(
+    AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin, SearchMixin, App[int]
+):
     """The spool chat client."""
 
     CSS_PATH = Path(__file__).parent / "app.tcss"
@@ -100,6 +104,7 @@ class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin
         Binding("ctrl+up,alt+up", "prev_thread", "Prev", id="spool.prev_thread", priority=True),
         Binding("ctrl+down,alt+down", "next_thread", "Next", id="spool.next_thread", priority=True),
         Binding("ctrl+f", "filter_threads", "Filter", id="spool.filter", priority=True),
+        SEARCH_BINDING,
         Binding("f2", "rename_thread", "Rename", id="spool.rename"),
         Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
         Binding("escape", "cancel_run", "Cancel run", id="spool.cancel"),
@@ -361,6 +366,7 @@ class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin
             updated_at=rec.updated_at,
             active=bool(view and view.active),
             status=view.run.status if view and view.run else "",
+            preview=rec.preview,
         )
 
     def _refresh_sidebar(self) -> None:
@@ -752,6 +758,7 @@ class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin
     def action_help(self) -> None:
         """Show every key and where spool keeps its files."""
         from spool import config
+        from spool.tui.screens import history_search
 
         keys = []
         for binding_id, _action, desc in ACTIONS:
@@ -759,10 +766,15 @@ class SpoolApp(AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin
         keys += [
             KeyHelp("enter", "Send the message (composer)", "—"),
             KeyHelp("shift+enter, ctrl+j", "New line in the composer", "composer.newline"),
+            KeyHelp("up, down (composer)", "Walk through what you sent (first / last line)", "—"),
+            *history_search.KEYS,
+            KeyHelp("e (message)", "Edit and resend the focused message", "message.edit"),
+            KeyHelp("delete (message)", "Delete the focused message", "message.delete"),
             KeyHelp("escape (filter box)", "Clear the filter", "sidebar.leave_filter"),
         ]
         keys += modal_key_help()
         keys += extra_key_help()
+        keys += search_key_help()
         paths = {
             "Config file": str(config.config_file()),
             "Data (index, server)": str(self.data_dir),

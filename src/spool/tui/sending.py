@@ -72,6 +72,9 @@ class SendingMixin(AppHost):
         self._draft_thread: str | None = None
         for thread_id in self.outbox.restore():
             self._update_row(thread_id)
+        store = self.store
+        if store is not None:  # Up / ctrl+r in the composer: this thread's prompts first
+            self.composer.prompt_history = lambda: store.history(self.current or NEW_THREAD)
 
     # --- the composer ----------------------------------------------------------------------------
     def on_composer_submitted(self, event: Composer.Submitted) -> None:
@@ -128,6 +131,8 @@ class SendingMixin(AppHost):
             if transcript.view is not view:
                 self._enqueue(None, lambda: transcript.show(view))
         item = self.outbox.add(view, text)
+        if self.store is not None:
+            self.store.add_history(thread_id, text)
         self.save_draft()
         if self.store is not None and thread_id != NEW_THREAD:
             rec = self.store.get_thread(thread_id)

@@ -10,11 +10,16 @@ Enter sends; shift+enter or ctrl+j inserts a newline. Three rules keep typed tex
   it is added above it.
 
 Every change posts `Composer.Edited` so the app can save the draft (debounced, off the UI loop).
+
+Prompt history: Up on the first line walks back through what was sent (`prompt_history`, set by the
+app: this thread's prompts first), Down on the last line walks forward and, past the newest,
+brings back what was being typed.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from textual import events
 from textual.binding import Binding
@@ -44,6 +49,7 @@ class Composer(TextArea):
 
     BINDINGS = [
         Binding("shift+enter,ctrl+j", "newline", "Newline", id="composer.newline", show=False),
+        Binding("ctrl+r", "search_history", "History", id="composer.history_search", show=False),
     ]
 
     class Submitted(Message):
@@ -76,6 +82,9 @@ class Composer(TextArea):
         self.cursor_blink = cursor_blink
         self._enter_at: float | None = None  # time of an Enter that waits to become a send
         self._enter_timer: Timer | None = None
+        self.prompt_history: Callable[[], list[str]] | None = None  # sent prompts, oldest first
+        self._walk: tuple[list[str], int, str] | None = None  # (prompts, index, typed text)
+        self._walk_shown: str | None = None  # the text a history step put in
 
     # --- keys ----------------------------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:
@@ -119,6 +128,7 @@ class Composer(TextArea):
         text = self.text
         if not text.strip():
             return
+        self._walk = None
         self._set(text="")
         self.post_message(self.Submitted(self, text))
 
@@ -126,6 +136,67 @@ class Composer(TextArea):
     def enter_pending(self) -> bool:
         """Whether an Enter waits to tell a send from a paste."""
         return self._enter_at is not None
+
+    # --- prompt history ------------------------------------------------------------------------
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and self.cursor_location[0] == 0 and self.step_history(-1):
+            return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        last_row = self.document.line_count - 1
+        walking = not select and self._walk is not None and self.cursor_location[0] == last_row
+        if walking and self.step_history(1):
+            return
+        super().action_cursor_down(select)
+
+    def step_history(self, step: int) -> bool:
+        """Show the previous (-1) or next (1) sent prompt; False when there is none."""
+        if self._walk is not None and self.text != self._walk_shown:
+            self._walk = None  # edited since the last step: a new walk starts here
+        if self._walk is None:
+            prompts = self.prompt_history() if self.prompt_history is not None else []
+            if step > 0 or not prompts:
+                return False
+            self._walk = (prompts, len(prompts), self.text)
+        prompts, index, typed = self._walk
+        index += step
+        if index < 0:
+            return True  # at the oldest: stay
+        if index >= len(prompts):
+            self._walk = None
+            self._show(typed)  # past the newest: what was being typed
+            return True
+        self._walk = (prompts, index, typed)
+        self._show(prompts[index])
+        return True
+
+    def action_search_history(self) -> None:
+        """Search what was sent (a dialog); the chosen prompt comes into the composer."""
+        from spool.tui.screens.history_search import HistorySearchScreen
+
+        prompts = self.prompt_history() if self.prompt_history is not None else []
+
+        def done(prompt: str | None) -> None:
+            if prompt is not None:
+                self._walk = None
+                if self.text.strip():
+                    self.put_back(prompt)
+                else:
+                    self._set(text=prompt)
+            self.focus()
+
+        self.app.push_screen(
+            HistorySearchScreen(
+                prompts, query=self.text.strip()[:80], cursor_blink=self.cursor_blink
+            ),
+            done,
+        )
+
+    def _show(self, text: str) -> None:
+        self._walk_shown = text
+        self.text = text
+        self.move_cursor((0, len(self.document[0])) if text else (0, 0))
 
     def action_newline(self) -> None:
         """Insert a newline at the cursor."""
