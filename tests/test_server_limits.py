@@ -132,7 +132,8 @@ def test_message_content_is_at_most_256k_characters(client: Any, raw: Any) -> No
 def test_attachments_and_parts_are_limited(client: Any, raw: Any) -> None:
     thread = client.beta.threads.create()
     path = f"threads/{thread.id}/messages"
-    attachment = {"file_id": "file-x", "tools": [{"type": "file_search"}]}
+    file = client.files.create(file=("a.txt", b"attached"), purpose="assistants")  # must exist
+    attachment = {"file_id": file.id, "tools": [{"type": "file_search"}]}
     ok = raw.post(path, json={"role": "user", "content": "a", "attachments": [attachment] * 32})
     assert ok.status_code == 200, ok.text
     too_many = {"role": "user", "content": "a", "attachments": [attachment] * 33}

@@ -32,6 +32,7 @@ from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
 from spool.server.runs import RunManager
 from spool.server.state import ServerSettings, State
+from spool.server.tools import ToolServices
 from spool.server.vector_stores import VectorStores
 
 __all__ = ["ServerSettings", "State", "create_app", "warm_openai_sdk"]
@@ -125,7 +126,12 @@ def create_app(
                 "re-indexing %d file(s) a previous server process left in progress", requeued
             )
         state.router = ModelRouter(settings.config, echo_delay_ms=settings.echo_delay_ms)
-        state.runs = RunManager(state.db, state.router, run_expiry_s=settings.run_expiry_s)
+        state.runs = RunManager(
+            state.db,
+            state.router,
+            run_expiry_s=settings.run_expiry_s,
+            services=ToolServices(state.db, state.files, state.stores),
+        )
         warm_openai_sdk(state.router)
         recovered = state.runs.recover()
         if recovered:

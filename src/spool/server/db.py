@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from spool.server.private import private_file
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
 TABLES = (
@@ -102,6 +102,14 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE parsed (
         vector_store_id TEXT NOT NULL, file_id TEXT NOT NULL, text TEXT NOT NULL,
         PRIMARY KEY (vector_store_id, file_id));
+    """,
+    # What server-side tool calls (file_search, code_interpreter) answered the model, and the
+    # citation markers they offered (runs.py; the steps show only the public part).
+    5: """
+    CREATE TABLE tool_outputs (
+        call_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, type TEXT NOT NULL,
+        arguments TEXT NOT NULL, output TEXT NOT NULL, citations TEXT NOT NULL);
+    CREATE INDEX tool_outputs_run ON tool_outputs (run_id);
     """,
 }
 

@@ -8,6 +8,12 @@ produced (text at most every `FLUSH_INTERVAL_S` while streaming, and at every st
 States: queued → in_progress → completed | requires_action | failed | incomplete | expired, and
 {queued, in_progress, requires_action} → cancelling → cancelled. While a run is active its thread
 is locked (no new messages, no new runs).
+
+Server-side tools (file_search, code_interpreter; `server/tools/`) are executed here, inside
+the run: the engine calls them like functions, `_run_server_calls` runs them, streams their step
+deltas, completes the step and calls the engine again (see `server/tools/__init__.py` for how a
+tool plugs in). Citation markers a tool offered become `file_citation` annotations on the text
+as it streams (`_emit_cited`): each annotation is sent once, with exact indexes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +40,17 @@ from spool.server.engines.base import (
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import bad_request, not_found
 from spool.server.streams import Subscriber
+from spool.server.tools import ToolContext, ToolError, ToolServices, public_step
+from spool.server.tools import get as tools_get
+from spool.server.tools import types as tools_types
 
 log = logging.getLogger("spool.server")
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 FLUSH_INTERVAL_S = 0.25
+MARKER = re.compile(r"【[^【】]{1,200}】")
+MAX_MARKER_CHARS = 202
 
 
 @dataclass
@@ -49,9 +61,18 @@ class OpenMessage:
     step: dict[str, Any]
     parts: list[str] = field(default_factory=list)
     last_flush: float = 0.0
+    sent: int = 0  # characters streamed so far (the rest is held back: a marker may be open)
+    pending: str = ""
+    emitted: bool = False
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def content(self, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        part = objects.text_part(self.text())
+        part["text"]["annotations"] = list(self.annotations)
+        return [part, *(extra or [])]
 
 
 @dataclass
@@ -60,6 +81,7 @@ class OpenToolStep:
 
     step: dict[str, Any]
     calls: list[dict[str, Any]] = field(default_factory=list)  # step_details.tool_calls entries
+    arguments: dict[int, str] = field(default_factory=dict)  # server-side calls' arguments
 
 
 @dataclass
@@ -76,6 +98,9 @@ class ActiveRun:
     turn_usage: dict[str, int] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    citations: dict[str, str] = field(default_factory=dict)  # marker → file_id (this run's)
+    message_parts: list[dict[str, Any]] = field(default_factory=list)  # for the next message
+    ordinals: dict[str, int] = field(default_factory=dict)  # server-side calls made, per type
 
 
 def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,9 +112,17 @@ def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
 class RunManager:
     """Creates, executes, streams, cancels and expires runs; owns the thread locks."""
 
-    def __init__(self, db: Database, router: ModelRouter, *, run_expiry_s: int = 600) -> None:
+    def __init__(
+        self,
+        db: Database,
+        router: ModelRouter,
+        *,
+        run_expiry_s: int = 600,
+        services: ToolServices | None = None,
+    ) -> None:
         self.db = db
         self.router = router
+        self.services = services or ToolServices(db)
         self.run_expiry_s = run_expiry_s
         self.active: dict[str, ActiveRun] = {}
         self.by_thread: dict[str, str] = {}
@@ -219,7 +252,7 @@ class RunManager:
             "parallel_tool_calls": body.get("parallel_tool_calls", True),
             "response_format": pick("response_format", "auto"),
         }
-        ignored = sorted({t["type"] for t in tools} - {"function"})
+        ignored = sorted({t["type"] for t in tools} - {"function"} - tools_types())
         if ignored:
             log.info(
                 "run %s: tools %s are stored but not executed by this server yet; ignoring them",
@@ -304,6 +337,7 @@ class RunManager:
         if run["started_at"] is None:
             fields["started_at"] = objects.now()
         self._set_status(active, "in_progress", **fields)
+        self._load_tool_state(active)
         try:
             while True:
                 request = await self._build_request(active)
@@ -314,8 +348,12 @@ class RunManager:
                 if finish is None:
                     raise EngineError("The model's stream ended without finishing its reply.")
                 if active.tool_step and active.tool_step.calls:
-                    self._require_action(active)
-                    return
+                    await self._run_server_calls(active)
+                    if any(c["type"] == "function" for c in active.tool_step.calls):
+                        self._require_action(active)
+                        return
+                    self._complete_tool_step(active)
+                    continue  # the engine goes on with the tools' outputs
                 if finish.reason == "length":
                     self._finish_message(active, incomplete_reason="max_tokens")
                     self._set_status(
@@ -335,6 +373,8 @@ class RunManager:
                 self._finish_interrupted(active)
         except EngineError as exc:
             self._fail(active, exc.code, exc.message)
+        except ToolError as exc:
+            self._fail(active, "server_error", exc.message)
         except Exception as exc:
             log.exception("run %s crashed", run["id"])
             self._fail(active, "server_error", f"The server failed while running: {exc!r}")
@@ -393,11 +433,19 @@ class RunManager:
             # tool outputs the model may answer (forcing again would loop forever).
             tool_choice = "auto"
         tools = [t["function"] for t in run["tools"] if t["type"] == "function"]
+        names = {t["name"] for t in tools}
+        for config in run["tools"]:
+            server_tool = tools_get(config["type"])
+            if server_tool is not None and config["type"] not in names:
+                tools.append(server_tool.function(config))
+                names.add(config["type"])
         if isinstance(tool_choice, dict):
             if tool_choice["type"] == "function":
                 tool_choice = {"name": tool_choice["function"]["name"]}
+            elif tool_choice["type"] in names:
+                tool_choice = {"name": tool_choice["type"]}  # a server-side tool
             else:
-                tool_choice = "auto"  # code_interpreter / file_search: not executed yet
+                tool_choice = "auto"
         return EngineRequest(
             model=spec.upstream_model or spec.name,
             messages=system + conversation,
@@ -420,27 +468,41 @@ class RunManager:
                 if message:
                     out.append(ChatMessage("assistant", history.message_text(message)))
                 continue
-            calls = [c for c in details["tool_calls"] if c["type"] == "function"]
-            out.append(
-                ChatMessage(
-                    "assistant",
-                    "",
-                    tool_calls=[
-                        ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
-                        for c in calls
-                    ],
-                )
-            )
-            for call in calls:
-                out.append(
-                    ChatMessage(
-                        "tool",
-                        call["function"]["output"] or "",
-                        tool_call_id=call["id"],
-                        name=call["function"]["name"],
-                    )
-                )
+            server = self._tool_outputs(active.run["id"])
+            calls: list[ToolCall] = []
+            answers: list[ChatMessage] = []
+            for c in details["tool_calls"]:
+                if c["type"] == "function":
+                    name, arguments = c["function"]["name"], c["function"]["arguments"]
+                    output = c["function"]["output"] or ""
+                elif c["id"] in server:
+                    name = c["type"]
+                    arguments, output = server[c["id"]]
+                else:
+                    continue
+                calls.append(ToolCall(c["id"], name, arguments))
+                answers.append(ChatMessage("tool", output, tool_call_id=c["id"], name=name))
+            if calls:
+                out.append(ChatMessage("assistant", "", tool_calls=calls))
+                out.extend(answers)
         return out
+
+    def _tool_outputs(self, run_id: str) -> dict[str, tuple[str, str]]:
+        """call id → (arguments, output) of this run's server-side calls."""
+        rows = self.db.conn.execute(
+            "SELECT call_id, arguments, output FROM tool_outputs WHERE run_id = ?", (run_id,)
+        ).fetchall()
+        return {call_id: (arguments, output) for call_id, arguments, output in rows}
+
+    def _load_tool_state(self, active: ActiveRun) -> None:
+        """Citation markers and call counts of the run's earlier server-side calls."""
+        rows = self.db.conn.execute(
+            "SELECT type, citations FROM tool_outputs WHERE run_id = ?", (active.run["id"],)
+        ).fetchall()
+        active.ordinals = {}
+        for kind, citations in rows:
+            active.ordinals[kind] = active.ordinals.get(kind, 0) + 1
+            active.citations.update(json.loads(citations))
 
     async def _turn(self, active: ActiveRun, engine: Any, request: EngineRequest) -> Finish | None:
         finish: Finish | None = None
@@ -485,19 +547,77 @@ class RunManager:
             self._emit(active, "thread.message.created", message)
             self._emit(active, "thread.message.in_progress", message)
             open_message = active.message = OpenMessage(message, step, last_flush=time.monotonic())
-            first = True
-        else:
-            first = False
         open_message.parts.append(text)
-        if active.subscribers:
-            frame = sse.text_delta(open_message.message["id"], text, first=first)
-            for subscriber in active.subscribers:
-                subscriber.push(frame)
+        if active.citations:
+            self._emit_cited(active, open_message, text)
+        else:
+            self._emit_text(active, open_message, text, [])
         now = time.monotonic()
         if now - open_message.last_flush >= FLUSH_INTERVAL_S:
             open_message.last_flush = now
-            open_message.message["content"] = [objects.text_part(open_message.text())]
+            open_message.message["content"] = open_message.content()
             self.db.update("messages", open_message.message)
+
+    def _emit_text(
+        self,
+        active: ActiveRun,
+        open_message: OpenMessage,
+        text: str,
+        annotations: list[dict[str, Any]],
+    ) -> None:
+        """Stream a text fragment (with the annotations that start in it)."""
+        first = not open_message.emitted
+        open_message.emitted = True
+        open_message.sent += len(text)
+        if not active.subscribers:
+            return
+        if annotations:
+            delta_text: dict[str, Any] = {"value": text, "annotations": annotations}
+            frame = sse.frame(
+                "thread.message.delta",
+                {
+                    "id": open_message.message["id"],
+                    "object": "thread.message.delta",
+                    "delta": {"content": [{"index": 0, "type": "text", "text": delta_text}]},
+                },
+            )
+        else:
+            frame = sse.text_delta(open_message.message["id"], text, first=first)
+        for subscriber in active.subscribers:
+            subscriber.push(frame)
+
+    def _emit_cited(
+        self, active: ActiveRun, open_message: OpenMessage, text: str, *, final: bool = False
+    ) -> None:
+        """Stream text whose citation markers become annotations.
+
+        Text from an unclosed `【` on is held back until its `】` arrives (or it grows too long
+        to be a marker), so each marker is annotated once, in the delta that completes it.
+        """
+        pending = open_message.pending + text
+        cut = len(pending)
+        if not final:
+            start = pending.rfind("【")
+            if start >= 0 and "】" not in pending[start:] and cut - start <= MAX_MARKER_CHARS:
+                cut = start
+        segment, open_message.pending = pending[:cut], pending[cut:]
+        if not segment:
+            return
+        new = []
+        for match in MARKER.finditer(segment):
+            file_id = active.citations.get(match.group(0))
+            if file_id is None:
+                continue
+            annotation = {
+                "type": "file_citation",
+                "text": match.group(0),
+                "start_index": open_message.sent + match.start(),
+                "end_index": open_message.sent + match.end(),
+                "file_citation": {"file_id": file_id},
+            }
+            open_message.annotations.append(annotation)
+            new.append({"index": len(open_message.annotations) - 1, **annotation})
+        self._emit_text(active, open_message, segment, new)
 
     def _finish_message(
         self,
@@ -511,10 +631,23 @@ class RunManager:
         open_message = active.message
         if open_message is None:
             return
+        if open_message.pending:
+            self._emit_cited(active, open_message, "", final=True)
         active.message = None
         now = objects.now()
         message = open_message.message
-        message["content"] = [objects.text_part(open_message.text())]
+        extra, active.message_parts = active.message_parts, []
+        for i, part in enumerate(extra, start=1):
+            self._emit(
+                active,
+                "thread.message.delta",
+                {
+                    "id": message["id"],
+                    "object": "thread.message.delta",
+                    "delta": {"content": [{"index": i, **part}]},
+                },
+            )
+        message["content"] = open_message.content(extra)
         if incomplete_reason:
             message.update(
                 status="incomplete",
@@ -548,7 +681,7 @@ class RunManager:
             step["last_error"] = error
         step["usage"] = usage or objects.usage(0, 0)
         self.db.update("steps", step)
-        self._emit(active, f"thread.run.step.{status}", step)
+        self._emit(active, f"thread.run.step.{status}", public_step(step))
 
     def _tool_delta(self, active: ActiveRun, delta: ToolCallDelta) -> None:
         if active.message is not None:
@@ -562,20 +695,53 @@ class RunManager:
             tool_step = active.tool_step = OpenToolStep(step)
         calls = tool_step.calls
         if delta.index >= len(calls):
-            call = {
-                "id": delta.id or objects.new_id("call_"),
-                "type": "function",
-                "function": {"name": delta.name or "", "arguments": "", "output": None},
-            }
-            calls.append(call)
-            intro = {
-                "index": len(calls) - 1,
-                "id": call["id"],
-                "type": "function",
-                "function": {"name": call["function"]["name"], "arguments": "", "output": None},
-            }
+            config = self._server_tool_config(active, delta.name or "")
+            if config is not None:
+                server_tool = tools_get(config["type"])
+                assert server_tool is not None
+                kind = config["type"]
+                call = {
+                    "id": delta.id or objects.new_id("call_"),
+                    "type": kind,
+                    kind: server_tool.initial(config),
+                }
+                calls.append(call)
+                tool_step.arguments[len(calls) - 1] = ""
+                intro = {"index": len(calls) - 1, **json.loads(json.dumps(call))}
+            else:
+                call = {
+                    "id": delta.id or objects.new_id("call_"),
+                    "type": "function",
+                    "function": {"name": delta.name or "", "arguments": "", "output": None},
+                }
+                calls.append(call)
+                intro = {
+                    "index": len(calls) - 1,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {
+                        "name": call["function"]["name"],
+                        "arguments": "",
+                        "output": None,
+                    },
+                }
             self._emit_step_delta(active, tool_step.step, intro)
         index = min(delta.index, len(calls) - 1)
+        if index in tool_step.arguments:  # a server-side call: its tool decides what streams
+            so_far = tool_step.arguments[index] + delta.arguments
+            tool_step.arguments[index] = so_far
+            kind = calls[index]["type"]
+            server_tool = tools_get(kind)
+            shown = (
+                server_tool.arguments_delta(delta.arguments, so_far)
+                if server_tool and delta.arguments
+                else None
+            )
+            if shown is not None:
+                self._emit_step_delta(
+                    active, tool_step.step, {"index": index, "type": kind, kind: shown}
+                )
+            return
         if delta.arguments:
             calls[index]["function"]["arguments"] += delta.arguments
             self._emit_step_delta(
@@ -613,6 +779,7 @@ class RunManager:
                 },
             }
             for c in active.tool_step.calls
+            if c["type"] == "function"
         ]
         active.task = None
         self._set_status(
@@ -642,7 +809,7 @@ class RunManager:
         if run["status"] != "requires_action":
             raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
         tool_step = self._pending_tool_step(active)
-        by_id = {c["id"]: c for c in tool_step.calls}
+        by_id = {c["id"]: c for c in tool_step.calls if c["type"] == "function"}
         given: dict[str, str] = {}
         for i, item in enumerate(outputs):
             call_id = item.get("tool_call_id")
@@ -680,6 +847,64 @@ class RunManager:
         run["required_action"] = None
         self._set_status(active, "queued")
         self.start(active, announce=False)
+
+    # --- server-side tools ------------------------------------------------------------------------
+
+    def _server_tool_config(self, active: ActiveRun, name: str) -> dict[str, Any] | None:
+        """The run's tool entry when `name` is a server-side tool it has (not a function)."""
+        if tools_get(name) is None:
+            return None
+        entries = active.run["tools"]
+        if any(t["type"] == "function" and t["function"]["name"] == name for t in entries):
+            return None
+        return next((t for t in entries if t["type"] == name), None)
+
+    async def _run_server_calls(self, active: ActiveRun) -> None:
+        """Execute the step's server-side calls (in order), store and stream their results."""
+        tool_step = active.tool_step
+        assert tool_step is not None
+        run = active.run
+        step = tool_step.step
+        for index, call in enumerate(tool_step.calls):
+            kind = call["type"]
+            server_tool = tools_get(kind) if index in tool_step.arguments else None
+            if server_tool is None:
+                continue
+            config = next(t for t in run["tools"] if t["type"] == kind)
+
+            def emit(delta: dict[str, Any], index: int = index, kind: str = kind) -> None:
+                self._emit_step_delta(active, step, {"index": index, "type": kind, kind: delta})
+
+            ordinal = active.ordinals.get(kind, 0)
+            active.ordinals[kind] = ordinal + 1
+            context = ToolContext(run, call["id"], config, self.services, emit, ordinal)
+            arguments = tool_step.arguments[index]
+            result = await server_tool.run(context, arguments)
+            call[kind] = result.body
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO tool_outputs "
+                "(call_id, run_id, type, arguments, output, citations) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    call["id"],
+                    run["id"],
+                    kind,
+                    arguments,
+                    result.output,
+                    json.dumps(result.citations, ensure_ascii=False),
+                ),
+            )
+            active.citations.update(result.citations)
+            active.message_parts.extend(result.message_parts)
+            step["step_details"]["tool_calls"] = tool_step.calls
+            self.db.update("steps", step)
+
+    def _complete_tool_step(self, active: ActiveRun) -> None:
+        tool_step = active.tool_step
+        assert tool_step is not None
+        step = tool_step.step
+        step["step_details"]["tool_calls"] = tool_step.calls
+        active.tool_step = None
+        self._close_step(active, step, "completed", usage=active.turn_usage)
 
     # --- endings --------------------------------------------------------------------------------
 

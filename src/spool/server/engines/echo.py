@@ -4,7 +4,10 @@
 - `/call NAME {json}` calls function NAME (when the run has it); after the output is submitted
   it answers `NAME returned: <output>`;
 - `/long N`: N words of Markdown (headings, lists, a fenced code block every 200 words);
-- `/fail`: the run fails with `server_error`; `/sleep MS`: waits, then `slept MS`.
+- `/fail`: the run fails with `server_error`; `/sleep MS`: waits, then `slept MS`;
+- `/search QUERY` calls file_search (when the run has it) with `{"query": QUERY}`; given its
+  results it answers `Top result: "<first 20 words of the best chunk>" <its citation marker>`
+  (or `No results.`).
 One token = one whitespace-separated word.
 """
 
@@ -30,6 +33,7 @@ from spool.server.objects import new_id
 _CALL = re.compile(r"/call\s+([A-Za-z0-9_-]+)\s*(.*)", re.DOTALL)
 _LONG = re.compile(r"/long\s+(\d+)\s*")
 _SLEEP = re.compile(r"/sleep\s+(\d+)\s*")
+_SEARCH = re.compile(r"/search\s+(.+)", re.DOTALL)
 
 _LOREM = [
     "the",
@@ -123,7 +127,10 @@ class EchoEngine:
             for message in reversed(request.messages):
                 if message.role != "tool":
                     break
-                outputs.append(f"{message.name} returned: {message.content}")
+                if message.name == "file_search":
+                    outputs.append(search_reply(message.content))
+                else:
+                    outputs.append(f"{message.name} returned: {message.content}")
             async for event in self._reply("\n".join(reversed(outputs)), request, prompt_tokens):
                 yield event
             return
@@ -133,6 +140,12 @@ class EchoEngine:
         tools = {t["name"] for t in request.tools}
         if call and call.group(1) in tools and request.tool_choice != "none":
             async for event in self._call(call.group(1), call.group(2), prompt_tokens):
+                yield event
+            return
+        search = _SEARCH.fullmatch(text)
+        if search and "file_search" in tools and request.tool_choice != "none":
+            query = json.dumps({"query": search.group(1).strip()})
+            async for event in self._call("file_search", query, prompt_tokens):
                 yield event
             return
         if text == "/fail":
@@ -187,6 +200,19 @@ class EchoEngine:
             produced += 1
             yield TextDelta(word)
         yield Finish("stop", Usage(prompt_tokens, produced))
+
+
+def search_reply(output: str) -> str:
+    """The echo answer to file_search results: the best chunk's first 20 words and its marker."""
+    try:
+        results = json.loads(output).get("results") or []
+    except (ValueError, AttributeError):
+        results = []
+    if not results:
+        return "No results."
+    best = results[0]
+    words = " ".join(str(best.get("text", "")).split()[:20])
+    return f'Top result: "{words}" {best.get("marker", "")}'.rstrip()
 
 
 def _fragments(arguments: str, size: int = 8) -> Iterator[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spool.server import objects, validation
+from spool.server import objects, tool_resources, validation
 from spool.server.errors import not_found
 from spool.server.routes.common import get, get_raw, page, raw, read_body, route
 from spool.server.state import State
@@ -14,6 +14,7 @@ from spool.server.state import State
 
 async def create_assistant(state: State, request: Request) -> Any:
     body = await read_body(request, validation.CREATE_ASSISTANT)
+    body["tool_resources"] = tool_resources.resolve(state.stores, body.get("tool_resources"))
     assistant = objects.assistant(body)
     state.db.insert("assistants", assistant)
     return assistant
@@ -34,7 +35,7 @@ async def modify_assistant(state: State, request: Request) -> Any:
         if key == "reasoning_effort":
             continue
         if key == "tool_resources":
-            value = objects.normalize_tool_resources(value)
+            value = objects.normalize_tool_resources(tool_resources.resolve(state.stores, value))
         elif key == "metadata":
             value = value or {}
         elif key == "tools":

@@ -230,7 +230,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             response = result if isinstance(result, Response) else json_response(result)
         response.headers["x-request-id"] = request_id
         response.headers["openai-version"] = "2020-10-01"
-        if "/runs" in request.url.path:
+        if "/runs" in request.url.path or "/vector_stores" in request.url.path:
             response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
         return response
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spool.server import objects, validation
+from spool.server import objects, tool_resources, validation
 from spool.server.errors import not_found
 from spool.server.routes.common import get, page, read_body, route, thread_of
 from spool.server.state import State
@@ -25,8 +25,11 @@ async def create_message(state: State, request: Request) -> Any:
     thread = thread_of(state, request)
     body = await read_body(request, validation.CREATE_MESSAGE)
     state.runs.check_unlocked(thread["id"], for_messages=True)
+    tool_resources.check_attachments(state.stores, [body])
     message = objects.user_message(thread["id"], body)
-    state.db.insert("messages", message)
+    with state.db.transaction():
+        state.db.insert("messages", message)
+        tool_resources.attach(state.stores, state.db, thread, body.get("attachments"))
     return message
 
 

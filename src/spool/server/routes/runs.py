@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spool.server import objects, sse, validation
+from spool.server import objects, sse, tool_resources, validation
 from spool.server.errors import ApiError, bad_request, not_found
 from spool.server.routes.common import (
     INCLUDE_VALUES,
@@ -63,10 +63,12 @@ async def create_run(state: State, request: Request) -> Any:
     body = await read_body(request, validation.CREATE_RUN)
     assistant = _assistant_for_run(state, body["assistant_id"])
     state.runs.check_unlocked(thread["id"], for_messages=False)
+    tool_resources.check_attachments(state.stores, body.get("additional_messages") or [])
     with state.db.conn:
         state.db.conn.execute("BEGIN")
         for message_body in body.get("additional_messages") or []:
             state.db.insert("messages", objects.user_message(thread["id"], message_body))
+            tool_resources.attach(state.stores, state.db, thread, message_body.get("attachments"))
         active = state.runs.create_run(thread["id"], assistant, body)
     return _start(state, active, bool(body.get("stream")))
 

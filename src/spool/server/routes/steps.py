@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -10,11 +11,23 @@ from spool.server.errors import not_found
 from spool.server.routes.common import get, page, route
 from spool.server.routes.runs import include_only, run_of
 from spool.server.state import State
+from spool.server.tools import public_step
+
+
+def _include(request: Request) -> frozenset[str]:
+    query = request.query_params
+    return frozenset(query.getlist("include[]") + query.getlist("include"))
 
 
 async def list_steps(state: State, request: Request) -> Any:
     run = run_of(state, request)
-    return page(state, "steps", request, {"run_id": run["id"]})
+    response = page(state, "steps", request, {"run_id": run["id"]})
+    if b"tool_calls" not in response.body:  # no tool step: the stored JSON as is
+        return response
+    listing = json.loads(response.body)
+    include = _include(request)
+    listing["data"] = [public_step(step, include) for step in listing["data"]]
+    return listing
 
 
 async def get_step(state: State, request: Request) -> Any:
@@ -23,7 +36,7 @@ async def get_step(state: State, request: Request) -> Any:
     step = get(state, "steps", "run step", request.path_params["step_id"])
     if step["run_id"] != run["id"]:
         raise not_found("run step", step["id"])
-    return step
+    return public_step(step, _include(request))
 
 
 ROUTES = [

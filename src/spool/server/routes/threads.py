@@ -7,19 +7,26 @@ from typing import Any
 
 from starlette.requests import Request
 
-from spool.server import objects, validation
+from spool.server import objects, tool_resources, validation
 from spool.server.routes.common import read_body, route, thread_of
 from spool.server.state import State
 
 
 def new_thread(state: State, body: dict[str, Any]) -> dict[str, Any]:
     """Stores a thread and its initial messages in one transaction."""
+    messages = body.get("messages") or []
+    tool_resources.check_attachments(state.stores, messages)
+    body = {
+        **body,
+        "tool_resources": tool_resources.resolve(state.stores, body.get("tool_resources")),
+    }
     thread = objects.thread(body)
     with state.db.conn:
         state.db.conn.execute("BEGIN")
         state.db.insert("threads", thread)
-        for message_body in body.get("messages") or []:
+        for message_body in messages:
             state.db.insert("messages", objects.user_message(thread["id"], message_body))
+            tool_resources.attach(state.stores, state.db, thread, message_body.get("attachments"))
     return thread
 
 
@@ -38,7 +45,9 @@ async def modify_thread(state: State, request: Request) -> Any:
     if "metadata" in body:
         thread["metadata"] = body["metadata"] or {}
     if "tool_resources" in body:
-        thread["tool_resources"] = objects.normalize_tool_resources(body["tool_resources"])
+        thread["tool_resources"] = objects.normalize_tool_resources(
+            tool_resources.resolve(state.stores, body["tool_resources"])
+        )
     state.db.update("threads", thread)
     return thread
 
@@ -54,6 +63,10 @@ async def delete_thread(state: State, request: Request) -> Any:
     with state.db.conn:
         state.db.conn.execute("BEGIN")
         state.db.delete("threads", thread["id"])
+        state.db.conn.execute(
+            "DELETE FROM tool_outputs WHERE run_id IN (SELECT id FROM runs WHERE thread_id = ?)",
+            (thread["id"],),
+        )
         for table in ("messages", "runs", "steps"):
             state.db.delete_where(table, "thread_id", thread["id"])
     return objects.deleted(thread["id"], "thread")
