@@ -51,10 +51,14 @@ class Terminal:
 def terminal(isolated_dirs: Path) -> Iterator[Terminal]:
     socket = f"spool-test-{uuid.uuid4().hex[:8]}"
     term = Terminal("spool", socket)
+    editor = isolated_dirs / "editor.sh"  # an "editor" that appends a line to the file
+    editor.write_text('#!/bin/sh\nprintf "%s\\n" "written in the editor" >> "$1"\n')
+    editor.chmod(0o755)
     env = {
         "SPOOL_DATA_DIR": str(isolated_dirs / "data"),
         "SPOOL_CONFIG_DIR": str(isolated_dirs / "config"),
         "TERM": "xterm-256color",
+        "VISUAL": str(editor),
     }
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     command = f"env {exports} {sys.executable} -m spool --model echo"
@@ -93,3 +97,13 @@ def test_send_keys_burst_is_a_paste_and_enter_sends_exactly_it(terminal: Termina
     assert "alphabeta" not in screen
     terminal.keys("C-q")
     terminal.wait_for(lambda s: "Filter threads" not in s, 20)  # back at the shell
+
+
+def test_alt_e_writes_the_prompt_in_the_editor(terminal: Terminal) -> None:
+    terminal.wait_for(lambda s: "idle" in s)
+    terminal.keys("first line")
+    time.sleep(0.2)
+    terminal.keys("M-e")
+    terminal.wait_for(lambda s: "written in the editor" in s)
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: "You said: first line" in s and "written in the editor" in s)

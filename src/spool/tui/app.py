@@ -768,6 +768,7 @@ class SpoolApp(
             KeyHelp("shift+enter, ctrl+j", "New line in the composer", "composer.newline"),
             KeyHelp("up, down (composer)", "Walk through what you sent (first / last line)", "—"),
             *history_search.KEYS,
+            KeyHelp("alt+e (composer)", "Write the prompt in $VISUAL / $EDITOR", "composer.editor"),
             KeyHelp("e (message)", "Edit and resend the focused message", "message.edit"),
             KeyHelp("delete (message)", "Delete the focused message", "message.delete"),
             KeyHelp("escape (filter box)", "Clear the filter", "sidebar.leave_filter"),

@@ -50,6 +50,7 @@ class Composer(TextArea):
     BINDINGS = [
         Binding("shift+enter,ctrl+j", "newline", "Newline", id="composer.newline", show=False),
         Binding("ctrl+r", "search_history", "History", id="composer.history_search", show=False),
+        Binding("alt+e", "open_editor", "Editor", id="composer.editor", show=False, priority=True),
     ]
 
     class Submitted(Message):
@@ -192,6 +193,44 @@ class Composer(TextArea):
             ),
             done,
         )
+
+    # --- $VISUAL / $EDITOR -------------------------------------------------------------------
+    def action_open_editor(self) -> None:
+        """Write the prompt in `$VISUAL` / `$EDITOR` (else vi); the text comes back here."""
+        import os
+        import shlex
+        import subprocess
+        import tempfile
+        from pathlib import Path
+
+        from textual.app import SuspendNotSupported
+
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        fd, name = tempfile.mkstemp(prefix="spool-prompt-", suffix=".md")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.text)
+            try:
+                with self.app.suspend():
+                    result = subprocess.run([*shlex.split(editor), str(path)], check=False)
+            except SuspendNotSupported:
+                self.app.notify("This terminal cannot hand over to an editor.", severity="warning")
+                return
+            except OSError as exc:
+                self.app.notify(f"Cannot start {editor!r}: {exc}", severity="error")
+                return
+            if result.returncode != 0:
+                self.app.notify(
+                    f"{editor} exited with {result.returncode}: the text is unchanged.",
+                    severity="warning",
+                )
+                return
+            edited = path.read_text(encoding="utf-8").removesuffix("\n")
+        finally:
+            path.unlink(missing_ok=True)
+        self._walk = None
+        self._set(text=edited)
 
     def _show(self, text: str) -> None:
         self._walk_shown = text
