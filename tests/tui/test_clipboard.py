@@ -10,7 +10,7 @@ import pyperclip
 import pytest
 
 from spool.tui import clipboard
-from spool.tui.clipboard import LARGE_CHARS, copy_text, system_copy
+from spool.tui.clipboard import LARGE_CHARS, TOAST_WIDTH, copy_text, system_copy
 
 
 class FakeApp:
@@ -48,7 +48,8 @@ async def test_system_clipboard_first(monkeypatch: pytest.MonkeyPatch) -> None:
     app = FakeApp()
     report = await copy_text(app, "hello", "the last reply")
     assert report.path == "system"
-    assert "system clipboard (xclip)" in report.message
+    assert "system clipboard (xclip)" in report.detail
+    assert len(report.message) <= TOAST_WIDTH  # the toast fits on one line
     assert "the last reply" in report.message
     assert app.osc52 == []  # no need for OSC 52
 
@@ -66,7 +67,8 @@ async def test_dead_display_is_caught_by_read_back(monkeypatch: pytest.MonkeyPat
     assert copied == ["hello"]  # pyperclip was tried first
     assert report.path == "osc52"
     assert app.osc52 == ["hello"]
-    assert "OSC 52" in report.message and "xclip copied nothing" in report.message
+    assert "OSC 52" in report.message and "xclip copied nothing" in report.detail
+    assert len(report.message) <= TOAST_WIDTH
 
 
 async def test_pyperclip_raises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +82,7 @@ async def test_pyperclip_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     report = await copy_text(app, "hello", "the message")
     assert report.path == "osc52"
     assert app.osc52 == ["hello"]
-    assert "could not find a copy/paste mechanism" in report.message
+    assert "could not find a copy/paste mechanism" in report.detail
 
 
 async def test_no_mechanism_stub(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +97,7 @@ async def test_no_mechanism_stub(monkeypatch: pytest.MonkeyPatch) -> None:
     app = FakeApp()
     report = await copy_text(app, "hello", "the message")
     assert report.path == "osc52"
-    assert "no clipboard tool" in report.message
+    assert "no clipboard tool" in report.detail
 
 
 async def test_large_text_warns_about_tmux(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,7 +106,7 @@ async def test_large_text_warns_about_tmux(monkeypatch: pytest.MonkeyPatch) -> N
     big = "x" * (LARGE_CHARS + 1)
     report = await copy_text(app, big, "the last reply")
     assert report.path == "osc52" and report.severity == "warning"
-    assert "tmux" in report.message and "large" in report.message
+    assert "tmux" in report.detail and "large" in report.message
 
 
 async def test_nothing_copied(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -310,7 +310,7 @@ async def test_copy_reply_and_focused_message(
         await wait_until(lambda: app.last_copy is not None, what="copied")
         assert app.last_copy.path == "system"
         assert store["text"] == "You said: copy me"
-        assert "system clipboard (xclip)" in app.last_copy.message
+        assert "system clipboard (xclip)" in app.last_copy.detail
         assert app.clipboard == ""  # OSC 52 was not needed
         # focus the user message (shift+tab from the composer, then up) and copy it
         await app.wait_for_ui()
@@ -339,7 +339,7 @@ async def test_copy_falls_back_to_osc52(
         assert app.last_copy.path == "osc52"
         assert app.clipboard == "You said: copy me"
         toast = next(n for n in app._notifications if n.title == "Copy")
-        assert "OSC 52" in toast.message and "copied nothing" in toast.message
+        assert "OSC 52" in toast.message and "copied nothing" in app.last_copy.detail
 
 
 async def test_copy_code_blocks_cycle(isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -366,7 +366,7 @@ async def test_copy_code_blocks_cycle(isolated_dirs: Path, monkeypatch: pytest.M
         await pilot.pause()
         frame = static_text(reply.query_one(".code-highlight", Static))
         assert "block 1/2" in frame
-        assert "code block 1/2 (python) (1 line, 12 chars)" in app.last_copy.message
+        assert "code block 1/2 (python) (1 line, 12 chars)" in app.last_copy.detail
         # the reply text changes (e.g. it is re-rendered): the frame goes away
         reply.refresh_item()
         assert not reply.highlighted

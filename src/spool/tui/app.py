@@ -785,6 +785,9 @@ class SpoolApp(
         notes = [
             'Remap keys in the config file:  [keymap]  spool.new_thread = "ctrl+t"',
             "Switch themes with the theme picker (live preview; also in the palette).",
+            "Copy uses the system clipboard when a tool works (wl-copy, xclip, xsel, pbcopy), "
+            "else OSC 52: the terminal's own clipboard, which cannot confirm the copy "
+            "(in tmux: set -g set-clipboard on; large texts may be dropped).",
         ]
         self.push_screen(HelpScreen(keys, paths, notes))
 

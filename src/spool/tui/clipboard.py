@@ -45,8 +45,9 @@ class CopyReport:
     """Which path got the text (`system`, `osc52`) or `none`, and the toast to show."""
 
     path: Literal["system", "osc52", "none"]
-    message: str
+    message: str  # the toast: one line
     severity: Literal["information", "warning", "error"] = "information"
+    detail: str = ""  # the whole story (how, and why the system clipboard was not used)
 
 
 @contextlib.contextmanager
@@ -104,6 +105,13 @@ def system_copy(text: str) -> SystemCopy:
     return SystemCopy(True, mechanism)
 
 
+TOAST_WIDTH = 56  # the text width of a toast: copy reports fit on one line
+
+
+def _one_line(message: str) -> str:
+    return message if len(message) <= TOAST_WIDTH else message[: TOAST_WIDTH - 1] + "…"
+
+
 def size_label(text: str) -> str:
     """`12 lines, 345 chars`-style size of a text."""
     lines = text.count("\n") + 1
@@ -116,9 +124,9 @@ async def copy_text(app: _CopyTarget, text: str, what: str) -> CopyReport:
         return CopyReport("none", f"Nothing copied: {what} is empty.", "warning")
     system = await asyncio.to_thread(system_copy, text)
     if system.ok:
+        detail = f"Copied {what} ({size_label(text)}) to the system clipboard ({system.mechanism})."
         return CopyReport(
-            "system",
-            f"Copied {what} ({size_label(text)}) to the system clipboard ({system.mechanism}).",
+            "system", _one_line(f"Copied {what} ({system.mechanism})."), detail=detail
         )
     try:
         app.copy_to_clipboard(text)
@@ -129,13 +137,16 @@ async def copy_text(app: _CopyTarget, text: str, what: str) -> CopyReport:
             f"and the terminal refused OSC 52 ({exc}).",
             "error",
         )
-    message = (
+    # What OSC 52 means (unconfirmable; tmux needs set-clipboard) is on the help screen.
+    message = _one_line(f"Copied {what} via OSC 52 ({system.reason}).")
+    detail = (
         f"Copied {what} ({size_label(text)}) via OSC 52, the terminal's clipboard: no "
         "confirmation is possible (in tmux: set -g set-clipboard on). "
         f"System clipboard: {system.reason}."
     )
     severity: Literal["information", "warning"] = "information"
     if len(text) > LARGE_CHARS:
-        message += " This text is large: tmux and many terminals drop OSC 52 payloads this big."
+        message = _one_line(f"Copied {what} via OSC 52: large, terminals may drop it.")
+        detail += " This text is large: tmux and many terminals drop OSC 52 payloads this big."
         severity = "warning"
-    return CopyReport("osc52", message, severity)
+    return CopyReport("osc52", message, severity, detail)
