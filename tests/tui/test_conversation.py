@@ -152,3 +152,37 @@ async def test_ctrl_r_searches_what_was_sent(isolated_dirs: Path) -> None:
         await wait_until(lambda: app.screen is not screen)
         assert app.composer.text == "plot the sales"
         assert app.focused is app.composer
+
+
+# --- reading comfort ------------------------------------------------------------------------------
+async def test_the_transcript_scrolls_from_the_composer(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "/long 600")
+        assert await run_ended(app) == "completed"
+        await app.wait_for_ui()
+        await pilot.pause(0.3)
+        t = app.transcript
+        assert t.max_scroll_y > 0 and t.scroll_y >= t.max_scroll_y - 1
+        app.composer.focus()
+        bottom = t.scroll_y
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert t.scroll_y < bottom
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert t.scroll_y >= bottom - 1
+        await pilot.press("ctrl+home")
+        await pilot.pause()
+        assert t.scroll_y == 0
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert t.scroll_y >= t.max_scroll_y - 1
+        await pilot.press("home")  # empty composer: Home and End act on the transcript too
+        await pilot.pause()
+        assert t.scroll_y == 0
+        await pilot.press(*"abc", "home")  # with text they move the cursor
+        await pilot.pause()
+        assert app.composer.cursor_location == (0, 0) and t.scroll_y == 0
+        assert app.focused is app.composer

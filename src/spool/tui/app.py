@@ -604,6 +604,19 @@ class SpoolApp(
         self._select_thread(event.thread_id)
         self.composer.focus()
 
+    @on(Composer.ScrollTranscript)
+    def _scroll_transcript(self, event: Composer.ScrollTranscript) -> None:
+        transcript = self.transcript
+        if event.where == "page_up":
+            transcript.scroll_page_up(animate=False)
+        elif event.where == "page_down":
+            transcript.scroll_page_down(animate=False)
+        elif event.where == "home":
+            transcript.scroll_home(animate=False)
+            transcript.load_older_now()
+        else:
+            transcript.scroll_end(animate=False)
+
     @on(Sidebar.FilterLeft)
     def _filter_left(self) -> None:
         self.composer.focus()
@@ -768,6 +781,11 @@ class SpoolApp(
             KeyHelp("shift+enter, ctrl+j", "New line in the composer", "composer.newline"),
             KeyHelp("up, down (composer)", "Walk through what you sent (first / last line)", "—"),
             *history_search.KEYS,
+            KeyHelp(
+                "pageup, pagedown, ctrl+home, ctrl+end (composer)",
+                "Scroll the transcript (home, end too when the composer is empty)",
+                "composer.page_up, composer.page_down, composer.transcript_top, composer.transcript_end",
+            ),
             KeyHelp("alt+e (composer)", "Write the prompt in $VISUAL / $EDITOR", "composer.editor"),
             KeyHelp("e (message)", "Edit and resend the focused message", "message.edit"),
             KeyHelp("delete (message)", "Delete the focused message", "message.delete"),

@@ -51,6 +51,30 @@ class Composer(TextArea):
         Binding("shift+enter,ctrl+j", "newline", "Newline", id="composer.newline", show=False),
         Binding("ctrl+r", "search_history", "History", id="composer.history_search", show=False),
         Binding("alt+e", "open_editor", "Editor", id="composer.editor", show=False, priority=True),
+        Binding(
+            "pageup", "scroll_transcript('page_up')", "Scroll up", id="composer.page_up", show=False
+        ),
+        Binding(
+            "pagedown",
+            "scroll_transcript('page_down')",
+            "Scroll down",
+            id="composer.page_down",
+            show=False,
+        ),
+        Binding(
+            "ctrl+home",
+            "scroll_transcript('home')",
+            "Top",
+            id="composer.transcript_top",
+            show=False,
+        ),
+        Binding(
+            "ctrl+end",
+            "scroll_transcript('end')",
+            "Bottom",
+            id="composer.transcript_end",
+            show=False,
+        ),
     ]
 
     class Submitted(Message):
@@ -60,6 +84,13 @@ class Composer(TextArea):
             super().__init__()
             self.composer = composer
             self.text = text
+
+    class ScrollTranscript(Message):
+        """Scroll the transcript from the composer: `where` is page_up, page_down, home, end."""
+
+        def __init__(self, where: str) -> None:
+            super().__init__()
+            self.where = where
 
     class Edited(Message):
         """The text changed (typing, paste, put back, thread switch)."""
@@ -137,6 +168,23 @@ class Composer(TextArea):
     def enter_pending(self) -> bool:
         """Whether an Enter waits to tell a send from a paste."""
         return self._enter_at is not None
+
+    # --- scrolling the transcript from here -------------------------------------------------
+    def action_scroll_transcript(self, where: str) -> None:
+        """PageUp/PageDown, ctrl+Home/ctrl+End (and Home/End when empty) scroll the transcript."""
+        self.post_message(self.ScrollTranscript(where))
+
+    def action_cursor_line_start(self, select: bool = False) -> None:
+        if not select and not self.text:
+            self.action_scroll_transcript("home")
+            return
+        super().action_cursor_line_start(select)
+
+    def action_cursor_line_end(self, select: bool = False) -> None:
+        if not select and not self.text:
+            self.action_scroll_transcript("end")
+            return
+        super().action_cursor_line_end(select)
 
     # --- prompt history ------------------------------------------------------------------------
     def action_cursor_up(self, select: bool = False) -> None:
