@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -190,6 +191,13 @@ def _client_options(f: Any) -> Any:
 @click.option("--new", "new", is_flag=True, help="Start a new thread.")
 @click.option("--assistant", default=None, help="Assistant name or id.")
 @click.option("--model", default=None, help="Model for this run (and a new default assistant).")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, readable=True),
+    help="Attach a file for file_search (repeatable); citations print as footnotes.",
+)
 @_client_options
 @click.pass_context
 def ask(
@@ -199,6 +207,7 @@ def ask(
     new: bool,
     assistant: str | None,
     model: str | None,
+    files: tuple[str, ...],
     profile: str | None,
     data_dir: str | None,
 ) -> None:
@@ -207,7 +216,8 @@ def ask(
     QUESTION "-" reads the question from stdin. Continues the last thread of the index unless --thread or --new is given; the thread is
     saved in the index. Exits 1 when the run does not complete (the reason goes to stderr).
     Function calls are answered from the local tool registry (tools.py in the config dir,
-    `spool.tools` entry points).
+    `spool.tools` entry points). --file uploads a file and attaches it for file_search (the
+    run gets the file_search tool); the answer's citations print as [n] with footnotes.
     """
     if thread_id and new:
         raise click.UsageError("--thread and --new exclude each other")
@@ -228,6 +238,7 @@ def ask(
         new=new,
         assistant=assistant,
         model=model or (ctx.obj or {}).get("model"),
+        files=[Path(f) for f in files],
     )
     sys.exit(_run_command("ask", run_ask(request, sys.stdout, sys.stderr)))
 
@@ -341,6 +352,161 @@ def threads_add(
     directory, profile_name = _resolve(ctx, data_dir, profile)
     rec = _run_command("threads add", import_thread(profile_name, directory, thread_id, sys.stderr))
     click.echo(f"added {rec.id}: {rec.title or 'New thread'}")
+
+
+def _on_server(ctx: click.Context, name: str, data_dir: str | None, profile: str | None, work):
+    """Run `work(client)` against the profile's server as `spool NAME`."""
+    from spool.client.files import with_client
+
+    directory, profile_name = _resolve(ctx, data_dir, profile)
+    return _run_command(name, with_client(profile_name, directory, work))
+
+
+@main.group()
+def files() -> None:
+    """Files on the server: list, upload, delete."""
+
+
+@files.command("list")
+@click.option("--purpose", default=None, help="Only files with this purpose.")
+@_client_options
+@click.pass_context
+def files_list(
+    ctx: click.Context, purpose: str | None, profile: str | None, data_dir: str | None
+) -> None:
+    """Print the server's files (id, bytes, purpose, name), newest first."""
+    from spool.client.files import list_files
+
+    found = _on_server(ctx, "files list", data_dir, profile, lambda c: list_files(c, purpose))
+    for f in found:
+        click.echo(f"{f.id}\t{f.bytes}\t{f.purpose}\t{f.filename}")
+
+
+@files.command("upload")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--purpose", default="assistants", show_default=True, help="The files' purpose.")
+@_client_options
+@click.pass_context
+def files_upload(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    purpose: str,
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Upload files; prints each new file id."""
+    from spool.client.files import upload
+
+    async def work(client: Any) -> list[Any]:
+        return [await upload(client, Path(p), purpose=purpose) for p in paths]
+
+    for f in _on_server(ctx, "files upload", data_dir, profile, work):
+        click.echo(f"{f.id}\t{f.bytes}\t{f.filename}")
+
+
+@files.command("delete")
+@click.argument("file_ids", nargs=-1, required=True)
+@_client_options
+@click.pass_context
+def files_delete(
+    ctx: click.Context, file_ids: tuple[str, ...], profile: str | None, data_dir: str | None
+) -> None:
+    """Delete files (they also leave every vector store)."""
+    from spool.client.files import delete_file
+
+    async def work(client: Any) -> None:
+        for file_id in file_ids:
+            await delete_file(client, file_id)
+
+    _on_server(ctx, "files delete", data_dir, profile, work)
+    for file_id in file_ids:
+        click.echo(f"deleted {file_id}")
+
+
+@main.group()
+def stores() -> None:
+    """Vector stores on the server: list, create, add files, search."""
+
+
+@stores.command("list")
+@_client_options
+@click.pass_context
+def stores_list(ctx: click.Context, profile: str | None, data_dir: str | None) -> None:
+    """Print the vector stores (id, status, files, bytes, name)."""
+    from spool.client.files import list_stores
+
+    for s in _on_server(ctx, "stores list", data_dir, profile, list_stores):
+        click.echo(f"{s.id}\t{s.status}\t{s.file_counts.total}\t{s.usage_bytes}\t{s.name}")
+
+
+@stores.command("create")
+@click.argument("name")
+@click.option("--file", "file_ids", multiple=True, help="A file id to add (repeatable).")
+@_client_options
+@click.pass_context
+def stores_create(
+    ctx: click.Context,
+    name: str,
+    file_ids: tuple[str, ...],
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Create a vector store (waits for its files' indexing); prints its id."""
+    from spool.client.files import create_store
+
+    store = _on_server(
+        ctx, "stores create", data_dir, profile, lambda c: create_store(c, name, list(file_ids))
+    )
+    click.echo(f"{store.id}\t{store.status}\t{store.file_counts.completed} indexed")
+
+
+@stores.command("add")
+@click.argument("store_id")
+@click.argument("file_ids", nargs=-1, required=True)
+@_client_options
+@click.pass_context
+def stores_add(
+    ctx: click.Context,
+    store_id: str,
+    file_ids: tuple[str, ...],
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Add files (ids) to a vector store and wait for their indexing."""
+    from spool.client.files import add_to_store
+
+    batch = _on_server(
+        ctx, "stores add", data_dir, profile, lambda c: add_to_store(c, store_id, list(file_ids))
+    )
+    counts = batch.file_counts
+    click.echo(f"{batch.status}: {counts.completed} indexed, {counts.failed} failed")
+    if counts.failed:
+        sys.exit(1)
+
+
+@stores.command("search")
+@click.argument("store_id")
+@click.argument("query")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 50))
+@_client_options
+@click.pass_context
+def stores_search(
+    ctx: click.Context,
+    store_id: str,
+    query: str,
+    limit: int,
+    profile: str | None,
+    data_dir: str | None,
+) -> None:
+    """Search a vector store; prints score, file name and the passage."""
+    from spool.client.files import search_store
+
+    results = _on_server(
+        ctx, "stores search", data_dir, profile, lambda c: search_store(c, store_id, query, limit)
+    )
+    for r in results:
+        passage = " ".join(r.content[0].text.split()) if r.content else ""
+        click.echo(f"{r.score:.3f}\t{r.filename}\t{passage[:200]}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -133,8 +133,9 @@ def _dim(text: str, color: bool) -> str:
 class ReplyPrinter:
     """Writes streamed assistant text to `out` as it arrives; keeps what each message showed."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, display: Callable[[str], str] | None = None) -> None:
         self.out = out
+        self.display = display or (lambda text: text)  # e.g. citation markers → [n]
         self.shown: dict[str, str] = {}  # message id -> text written so far
         self.current: str | None = None
         self.tail = "\n"  # the last character written ("\n" before anything)
@@ -148,7 +149,7 @@ class ReplyPrinter:
                 self._raw("\n" if self.tail == "\n" else "\n\n")
             self.current = message_id
         self.shown[message_id] = self.shown.get(message_id, "") + text
-        self._raw(text)
+        self._raw(self.display(text))
 
     def complete(self, message_id: str, full_text: str) -> None:
         """A message's final text: write whatever the deltas did not bring."""
@@ -157,6 +158,8 @@ class ReplyPrinter:
             self.write(message_id, full_text[len(shown) :])
 
     def _raw(self, text: str) -> None:
+        if not text:
+            return
         self.out.write(text)
         self.out.flush()
         self.tail = text[-1]
@@ -184,6 +187,7 @@ class AskRequest:
     new: bool = False
     assistant: str | None = None
     model: str | None = None
+    files: list[Path] = field(default_factory=list)  # attached for file_search
 
 
 @dataclass
@@ -202,6 +206,7 @@ class Asker:
     assistant: Any = None
     printer: ReplyPrinter | None = None
     posted: bool = False  # the question is on the server
+    footnotes: Any = None  # client.files.Footnotes: citations → [n]
     _index: Index | None = None
 
     def warn(self, message: str) -> None:
@@ -220,7 +225,10 @@ class Asker:
             self.warn(f"config: {problem}")
         self.connection = connection_for(req.profile, req.data_dir, self.config)
         self._index = Index(req.data_dir, self.warn)
-        self.printer = ReplyPrinter(self.out)
+        from spool.client.files import Footnotes
+
+        self.footnotes = Footnotes()
+        self.printer = ReplyPrinter(self.out, self.footnotes.show)
         try:
             try:
                 self.client = await self.connection.connect()
@@ -258,6 +266,10 @@ class Asker:
         finally:
             assert self.printer is not None
             self.printer.finish()
+            notes = self.footnotes.lines() if self.footnotes else []
+            if notes:
+                self.out.write("\n" + "\n".join(notes) + "\n")
+                self.out.flush()
             if self.printer.reply:
                 self._save(preview=preview_of(self.printer.reply))
         return self._outcome(run)
@@ -410,11 +422,19 @@ class Asker:
         """Post the question and stream runs (answering tool calls) until the run ends."""
         threads = self.client.beta.threads
         assert self.thread_id is not None
-        await threads.messages.create(self.thread_id, role="user", content=self.request.question)
+        attachments = await self._upload_files()
+        extra: dict[str, Any] = {"attachments": attachments} if attachments else {}
+        await threads.messages.create(
+            self.thread_id, role="user", content=self.request.question, **extra
+        )
         self.posted = True
         kwargs: dict[str, Any] = {"thread_id": self.thread_id, "assistant_id": self.assistant.id}
         if self.request.model:
             kwargs["model"] = self.request.model
+        if attachments:
+            from spool.client.files import with_file_search
+
+            kwargs["tools"] = with_file_search(self.assistant.tools or [])
         manager = threads.runs.stream(**kwargs)
         while True:
             run = await self._consume(manager)
@@ -428,6 +448,38 @@ class Asker:
             manager = threads.runs.submit_tool_outputs_stream(
                 run_id=run.id, thread_id=self.thread_id, tool_outputs=outputs
             )
+
+    async def _upload_files(self) -> list[dict[str, Any]]:
+        """Upload the --file paths (progress on stderr); their file_search attachments."""
+        from spool.client.files import FILE_SEARCH, upload
+
+        attachments = []
+        color = _use_color(self.err)
+        for path in self.request.files:
+            size = path.stat().st_size
+            shown = -1
+
+            def progress(sent: int, total: int, path: Path = path) -> None:
+                nonlocal shown
+                percent = 100 * sent // total if total else 100
+                if color and percent != shown:
+                    shown = percent
+                    self.err.write(f"\r{_dim(f'uploading {path.name}: {percent}%', color)}")
+                    self.err.flush()
+
+            file = await upload(self.client, path, progress=progress)
+            if color:
+                self.err.write("\r\x1b[2K")
+            self.err.write(_dim(f"[file] {path.name} ({size} bytes) -> {file.id}", color) + "\n")
+            self.err.flush()
+            self.footnotes.names[file.id] = path.name
+            attachments.append({"file_id": file.id, "tools": [dict(FILE_SEARCH)]})
+        return attachments
+
+    def _learn_citations(self, message: Any) -> None:
+        for part in getattr(message, "content", None) or []:
+            if part.type == "text" and part.text is not None:
+                self.footnotes.add(part.text.annotations)
 
     async def _consume(self, manager: Any) -> Any:
         """Print a stream's text deltas; returns the last run object it announced."""
@@ -444,8 +496,10 @@ class Asker:
                     elif name == "thread.message.delta":
                         for part in data.delta.content or []:
                             if part.type == "text" and part.text is not None and part.text.value:
+                                self.footnotes.add(part.text.annotations)
                                 self.printer.write(data.id, part.text.value)
                     elif name in ("thread.message.completed", "thread.message.incomplete"):
+                        self._learn_citations(data)
                         self.printer.complete(data.id, message_text(data))
         except (asyncio.CancelledError, BrokenPipeError):
             raise
@@ -472,6 +526,7 @@ class Asker:
             self.thread_id, run_id=run.id, order="asc", limit=100
         ):
             if message.role == "assistant":
+                self._learn_citations(message)
                 self.printer.complete(message.id, message_text(message))
         return run
 
