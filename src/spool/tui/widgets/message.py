@@ -116,7 +116,7 @@ class MarkdownChunk(Static):
         self._set(source)
 
     def _set(self, source: str) -> None:
-        from rich.markdown import Markdown as RichMarkdown
+        from spool.tui.chat_markdown import ChatMarkdown as RichMarkdown
 
         self.source = source
         body: RenderableType = (
@@ -388,10 +388,10 @@ class MessageView(Vertical):
 
     def highlight_code(self, block: CodeBlock, label: str) -> None:
         """Show the message with `block` framed and titled `label` (the copied block)."""
-        from rich.markdown import Markdown as RichMarkdown
         from rich.panel import Panel
         from rich.syntax import Syntax
 
+        from spool.tui.chat_markdown import ChatMarkdown
         from spool.tui.code_blocks import split_around
 
         before, after = split_around(self.shown_text, block)
@@ -399,7 +399,7 @@ class MessageView(Vertical):
         if isinstance(self._body, MarkdownChunk) and self._body.header is not None:
             parts.append(self._body.header)
         if before.strip():
-            parts.append(RichMarkdown(before, code_theme=CODE_THEME, hyperlinks=False))
+            parts.append(ChatMarkdown(before, code_theme=CODE_THEME, hyperlinks=False))
         accent = self.app.current_theme.accent or "yellow"
         parts.append(
             Panel(
@@ -410,7 +410,7 @@ class MessageView(Vertical):
             )
         )
         if after.strip():
-            parts.append(RichMarkdown(after, code_theme=CODE_THEME, hyperlinks=False))
+            parts.append(ChatMarkdown(after, code_theme=CODE_THEME, hyperlinks=False))
         if self._highlight is None:
             self._highlight = Static(classes="code-highlight")
             self.mount(self._highlight)
