@@ -186,3 +186,18 @@ async def test_the_transcript_scrolls_from_the_composer(isolated_dirs: Path) -> 
         await pilot.pause()
         assert app.composer.cursor_location == (0, 0) and t.scroll_y == 0
         assert app.focused is app.composer
+
+
+def test_status_bar_shows_reply_tokens_and_rate_while_streaming() -> None:
+    from spool.client.view_model import RunState
+    from spool.tui.widgets.status_bar import StatusBar, StatusInfo
+
+    now = [100.0]
+    bar = StatusBar(lambda: now[0])
+    run = RunState(id="run_1", status="in_progress", started_at=98.0)
+    run.prompt_tokens, run.completion_tokens = 40, 120
+    bar.info = StatusInfo(connection="connected", run=run)
+    shown = str(bar.render_info())
+    assert "~120 tok 60 tok/s" in shown  # the reply so far, 120 tokens in 2 s
+    run.status, run.ended_at = "completed", 100.0
+    assert "160 tok" in str(bar.render_info())  # at the end: prompt + completion

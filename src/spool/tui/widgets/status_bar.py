@@ -115,10 +115,14 @@ class StatusBar(Static):
                 )
                 text.append(f"● {run.status}", style=style)
                 text.append(f"  {run.elapsed(self.clock()):.1f}s")
-                tokens = run.total_tokens
-                if tokens:
-                    approx = "~" if run.active else ""
-                    text.append(f"  {approx}{tokens} tok")
+                if run.active and run.completion_tokens:
+                    # while streaming: the reply's tokens so far and the rate
+                    elapsed = run.elapsed(self.clock())
+                    text.append(f"  ~{run.completion_tokens} tok")
+                    if elapsed > 0.2:
+                        text.append(f" {run.completion_tokens / elapsed:.0f} tok/s")
+                elif run.total_tokens:
+                    text.append(f"  {run.total_tokens} tok")
         if info.unsent:
             text.append("  " if len(text) else "")
             text.append(f"✖ {info.unsent} not sent", style=self._style("status-bar--error"))
