@@ -51,6 +51,7 @@ TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 FLUSH_INTERVAL_S = 0.25
 MARKER = re.compile(r"【[^【】]{1,200}】")
 MAX_MARKER_CHARS = 202
+FILE_LINK = re.compile(r"sandbox:/mnt/data/[^\s)\]\"'<>]+")  # code_interpreter's file links
 
 
 @dataclass
@@ -633,6 +634,8 @@ class RunManager:
             return
         if open_message.pending:
             self._emit_cited(active, open_message, "", final=True)
+        if active.citations:
+            self._annotate_file_paths(active, open_message)
         active.message = None
         now = objects.now()
         message = open_message.message
@@ -659,6 +662,40 @@ class RunManager:
         self.db.update("messages", message)
         self._emit(active, f"thread.message.{message['status']}", message)
         self._close_step(active, open_message.step, step_status, error, active.turn_usage)
+
+    def _annotate_file_paths(self, active: ActiveRun, open_message: OpenMessage) -> None:
+        """Links `sandbox:/mnt/data/NAME` to files code_interpreter produced in this run become
+        `file_path` annotations, sent in one last delta of the message."""
+        text = open_message.text()
+        new = []
+        for match in FILE_LINK.finditer(text):
+            link = match.group(0).rstrip(".,;:!?")
+            file_id = active.citations.get(link)
+            if file_id is None:
+                continue
+            annotation = {
+                "type": "file_path",
+                "text": link,
+                "start_index": match.start(),
+                "end_index": match.start() + len(link),
+                "file_path": {"file_id": file_id},
+            }
+            open_message.annotations.append(annotation)
+            new.append({"index": len(open_message.annotations) - 1, **annotation})
+        if new:
+            self._emit(
+                active,
+                "thread.message.delta",
+                {
+                    "id": open_message.message["id"],
+                    "object": "thread.message.delta",
+                    "delta": {
+                        "content": [
+                            {"index": 0, "type": "text", "text": {"value": "", "annotations": new}}
+                        ]
+                    },
+                },
+            )
 
     def _close_step(
         self,

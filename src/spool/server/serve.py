@@ -15,6 +15,8 @@ import os
 import secrets
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,30 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _code_interpreter(config_path: Path | None, data_dir: Path) -> Callable[[], None]:
+    """Set up code_interpreter's sandboxes; say at start whether they can run, and how to fix
+    it when not (the probe runs bwrap once, in a thread). Returns what ends them at exit."""
+    from spool.server.sandbox import settings as sandbox_settings
+    from spool.server.sandbox.probe import NONE_WARNING
+    from spool.server.tools import code_interpreter
+
+    problems: list[str] = []
+    settings = sandbox_settings.load(config_path, problems)
+    for problem in problems:
+        _say(f"config problem (ignored): {problem}")
+    manager = code_interpreter.configure(settings, hidden=[data_dir, Path.home()])
+    if settings.sandbox == "none":
+        _say(f"WARNING: {NONE_WARNING}")
+
+    def check() -> None:
+        problem = manager.problem()
+        if problem:
+            _say(f"code_interpreter is unavailable: {problem}")
+
+    threading.Thread(target=check, name="sandbox-probe", daemon=True).start()
+    return manager.kill_all_now
+
+
 def serve_forever(
     *,
     host: str,
@@ -109,6 +135,7 @@ def serve_forever(
     if api_key is None:
         api_key, key_path, created = load_or_create_key(data_dir)
         _say(f"{'generated an' if created else 'using the'} API key stored in {key_path}")
+    stop_sandboxes = _code_interpreter(config.path, data_dir)
 
     import uvicorn
 
@@ -155,6 +182,7 @@ def serve_forever(
 
     def on_stop() -> None:
         # In the lifespan: uvicorn re-raises SIGTERM after serving, so a `finally` is too late.
+        stop_sandboxes()
         try:
             if json.loads(handshake.read_text(encoding="utf-8")).get("pid") == os.getpid():
                 handshake.unlink()

@@ -7,7 +7,10 @@
 - `/fail`: the run fails with `server_error`; `/sleep MS`: waits, then `slept MS`;
 - `/search QUERY` calls file_search (when the run has it) with `{"query": QUERY}`; given its
   results it answers `Top result: "<first 20 words of the best chunk>" <its citation marker>`
-  (or `No results.`).
+  (or `No results.`);
+- `/code SOURCE` calls code_interpreter (when the run has it) with `{"code": SOURCE}`, streamed
+  in a few fragments; given its output it answers `Code output: <the logs, stripped>` (or
+  `Code output: (none)`).
 One token = one whitespace-separated word.
 """
 
@@ -34,6 +37,7 @@ _CALL = re.compile(r"/call\s+([A-Za-z0-9_-]+)\s*(.*)", re.DOTALL)
 _LONG = re.compile(r"/long\s+(\d+)\s*")
 _SLEEP = re.compile(r"/sleep\s+(\d+)\s*")
 _SEARCH = re.compile(r"/search\s+(.+)", re.DOTALL)
+_CODE = re.compile(r"/code[ \t\n](.+)", re.DOTALL)
 
 _LOREM = [
     "the",
@@ -129,6 +133,8 @@ class EchoEngine:
                     break
                 if message.name == "file_search":
                     outputs.append(search_reply(message.content))
+                elif message.name == "code_interpreter":
+                    outputs.append(f"Code output: {message.content.strip() or '(none)'}")
                 else:
                     outputs.append(f"{message.name} returned: {message.content}")
             async for event in self._reply("\n".join(reversed(outputs)), request, prompt_tokens):
@@ -148,6 +154,13 @@ class EchoEngine:
             async for event in self._call("file_search", query, prompt_tokens):
                 yield event
             return
+        code = _CODE.fullmatch(users[-1].content.lstrip() if users else "")
+        if code and "code_interpreter" in tools and request.tool_choice != "none":
+            arguments = json.dumps({"code": code.group(1)})
+            size = max(8, -(-len(arguments) // 4))  # a few fragments, however long
+            async for event in self._call("code_interpreter", arguments, prompt_tokens, size=size):
+                yield event
+            return
         if text == "/fail":
             raise EngineError("The echo engine failed this run on request (/fail).")
         if match := _SLEEP.fullmatch(text):
@@ -164,7 +177,7 @@ class EchoEngine:
             yield event
 
     async def _call(
-        self, name: str, raw_args: str, prompt_tokens: int
+        self, name: str, raw_args: str, prompt_tokens: int, *, size: int = 8
     ) -> AsyncIterator[EngineEvent]:
         raw_args = raw_args.strip() or "{}"
         try:
@@ -172,7 +185,7 @@ class EchoEngine:
         except json.JSONDecodeError as exc:
             raise EngineError(f"/call {name}: the arguments are not valid JSON ({exc})") from exc
         yield ToolCallDelta(index=0, id=new_id("call_"), name=name, arguments="")
-        for fragment in _fragments(arguments):
+        for fragment in _fragments(arguments, size):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield ToolCallDelta(index=0, arguments=fragment)

@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class SandboxManager:
         self._problem: str | None = None
         self._probed = False
         self._closed = False
-        atexit.register(self._kill_all_now)
+        atexit.register(self.kill_all_now)
 
     # --- availability --------------------------------------------------------------------------
 
@@ -196,9 +197,14 @@ class SandboxManager:
         self.sessions.clear()
         await asyncio.gather(*(s.stop() for s in sessions), return_exceptions=True)
 
-    def _kill_all_now(self) -> None:
+    def kill_all_now(self) -> None:
+        """Synchronous end of every session (server exit; no event loop needed)."""
+        self._closed = True
         for session in list(self.sessions.values()):
             session.kill_now()
+            if session.runtime is not None:
+                shutil.rmtree(session.runtime, ignore_errors=True)
+        self.sessions.clear()
 
 
 _pending: set[asyncio.Task[None]] = set()

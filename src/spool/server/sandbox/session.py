@@ -577,6 +577,7 @@ class Session:
                     stem, dot, ext = name.rpartition(".")
                     name = f"{stem}-{key}.{ext}" if dot and stem else f"{name}-{key}"
                     fd = os.open(name, flags, 0o666, dir_fd=dirfd)
+                os.fchmod(fd, 0o666)  # the server's umask is 077; the session has its own uid
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 self.placed.add(key)

@@ -17,7 +17,9 @@ max_sessions = 16           # sessions alive at once (the least recently used id
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 MODES = ("bubblewrap", "none")
@@ -69,3 +71,14 @@ class SandboxSettings:
                 value = float(value)
             setattr(settings, key, value)
         return settings
+
+
+def load(path: Path | None, problems: list[str]) -> SandboxSettings:
+    """The `[code_interpreter]` table of the config file at `path` (defaults when absent)."""
+    if path is None:
+        return SandboxSettings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return SandboxSettings()  # the config loader reports these already
+    return SandboxSettings.from_table(raw.get("code_interpreter"), problems)

@@ -108,7 +108,7 @@ class ServerTool(Protocol):
         ...
 
 
-_MODULES = ("spool.server.tools.file_search",)
+_MODULES = ("spool.server.tools.file_search", "spool.server.tools.code_interpreter")
 _REGISTRY: dict[str, ServerTool] = {}
 _loaded = False
 

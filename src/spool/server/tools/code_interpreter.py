@@ -1,0 +1,276 @@
+"""The `code_interpreter` server-side tool: runs the model's Python in the thread's sandboxed
+session (`server/sandbox/`) and records `{input, outputs}` in the run step.
+
+- The engine is offered a function `code_interpreter` with one argument, `code`; the `input`
+  streams as the model writes it (`arguments_delta` decodes the JSON string as it grows).
+- Logs stream into the step while the code runs; each PNG the code displays is stored as a
+  file (purpose `assistants_output`) and becomes an `image` output and an `image_file` part of
+  the next assistant message; files the code writes in /mnt/data are stored too, and a link
+  `sandbox:/mnt/data/NAME` in the reply becomes a `file_path` annotation (via `citations`).
+- `/mnt/data` holds the files of the assistant's and the thread's
+  `tool_resources.code_interpreter.file_ids` and of message attachments for code_interpreter,
+  under their filenames.
+- The model reads the logs (what the echo engine answers with).
+
+The process-wide `SandboxManager` is made by `configure()` (spool serve, from the config's
+`[code_interpreter]` table) or on first use with defaults, and ended by `shutdown()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from spool.server.sandbox import (
+    Image,
+    LogText,
+    SandboxManager,
+    SandboxSettings,
+    SandboxUnavailable,
+)
+from spool.server.sandbox.manager import InputFile
+from spool.server.sandbox.session import SandboxError
+from spool.server.tools import ToolContext, ToolError, ToolResult, register
+
+log = logging.getLogger("spool.server")
+
+LINK_PREFIX = "sandbox:/mnt/data/"
+MAX_INPUT_FILES = 20
+_manager: SandboxManager | None = None
+
+
+def configure(settings: SandboxSettings, *, hidden: list[Path]) -> SandboxManager:
+    """Make the process-wide manager (replacing one that has no sessions yet)."""
+    global _manager
+    _manager = SandboxManager(settings, hidden=hidden)
+    return _manager
+
+
+def manager(data_dir: Path | None = None) -> SandboxManager:
+    """The process-wide manager (made with default settings if `configure` was not called)."""
+    global _manager
+    if _manager is None:
+        _manager = SandboxManager(SandboxSettings(), hidden=[data_dir] if data_dir else [])
+    return _manager
+
+
+async def shutdown() -> None:
+    """End every session (the server is stopping)."""
+    if _manager is not None:
+        await _manager.shutdown()
+
+
+def partial_code(raw: str) -> str:
+    """The `code` string decoded from a (possibly unfinished) JSON object like `{"code": "…`."""
+    key = raw.find('"code"')
+    if key < 0:
+        return ""
+    colon = raw.find(":", key + 6)
+    quote = raw.find('"', colon + 1) if colon >= 0 else -1
+    if quote < 0 or raw[colon + 1 : quote].strip():
+        return ""
+    i = quote + 1
+    end = i
+    while end < len(raw):
+        ch = raw[end]
+        if ch == "\\":
+            end += 2
+            continue
+        if ch == '"':
+            break
+        end += 1
+    body = raw[i : min(end, len(raw))]
+    # an escape cut in the middle (or half of a surrogate pair) waits for the next fragment
+    for cut in range(min(len(body), 12), 0, -1):
+        tail = body[-cut:]
+        if tail.startswith("\\") and _incomplete_escape(tail):
+            body = body[:-cut]
+            break
+    try:
+        return json.loads(f'"{body}"')
+    except ValueError:
+        return ""
+
+
+def _incomplete_escape(tail: str) -> bool:
+    if tail == "\\":
+        return True
+    if tail.startswith("\\u"):
+        hexpart = tail[2:6]
+        if len(hexpart) < 4:
+            return True
+        if len(tail) == 6 and 0xD800 <= int(hexpart, 16) <= 0xDBFF:
+            return True  # a high surrogate: its pair is still to come
+    return False
+
+
+def code_of(arguments: str) -> str:
+    """The code of a finished call: `{"code": …}`; anything else is taken as the code itself."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if isinstance(value, dict) and isinstance(value.get("code"), str):
+        return value["code"]
+    if isinstance(value, str):
+        return value
+    return arguments
+
+
+def input_files(ctx: ToolContext) -> list[InputFile]:
+    """The files /mnt/data must hold (blocking: database reads; call off the loop)."""
+    db = ctx.services.db
+    store = ctx.services.files
+    if store is None:
+        return []
+    ids: list[str] = []
+    for table, key in (("assistants", "assistant_id"), ("threads", "thread_id")):
+        owner = db.get(table, ctx.run[key]) or {}
+        resources = owner.get("tool_resources") or {}
+        ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
+    rows = db.conn.execute(
+        "SELECT json_extract(data, '$.attachments') FROM messages WHERE thread_id = ? "
+        "AND instr(data, '\"code_interpreter\"') > 0 ORDER BY seq",
+        (ctx.run["thread_id"],),
+    ).fetchall()
+    for (raw,) in rows:
+        for attachment in json.loads(raw or "[]") or []:
+            kinds = {t.get("type") for t in attachment.get("tools") or []}
+            if "code_interpreter" in kinds and attachment.get("file_id"):
+                ids.append(attachment["file_id"])
+    out: list[InputFile] = []
+    for file_id in list(dict.fromkeys(ids))[-MAX_INPUT_FILES:]:
+        file = store.get(file_id)
+        path = store.path_of(file_id)
+        if file is None or path is None:
+            continue
+        out.append(InputFile(file_id, file.get("filename") or file_id, path.read_bytes))
+    return out
+
+
+def _had_session(ctx: ToolContext) -> bool:
+    """Did this thread run code before (in this or an earlier server process)?"""
+    if ctx.ordinal > 0:
+        return True
+    row = ctx.services.db.conn.execute(
+        "SELECT 1 FROM tool_outputs t JOIN runs r ON r.id = t.run_id "
+        "WHERE r.thread_id = ? AND t.type = 'code_interpreter' LIMIT 1",
+        (ctx.run["thread_id"],),
+    ).fetchone()
+    return row is not None
+
+
+class CodeInterpreterTool:
+    """Run Python in the thread's sandboxed session (see the module docstring)."""
+
+    type = "code_interpreter"
+
+    def function(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": "code_interpreter",
+            "description": (
+                "Run Python 3 code in a stateful Jupyter session (variables and imports persist "
+                "between calls in this conversation). numpy, pandas, matplotlib, sympy and scipy "
+                "are installed; there is no internet access. Files the user attached are in "
+                "/mnt/data; save files there to give them to the user and link them as "
+                "sandbox:/mnt/data/NAME. Returns what the code printed, the value of the last "
+                "expression, and errors. plt.show() displays a figure to the user."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "description": "The Python code to run."}
+                },
+                "required": ["code"],
+            },
+        }
+
+    def initial(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {"input": "", "outputs": []}
+
+    def arguments_delta(self, fragment: str, so_far: str) -> dict[str, Any] | None:
+        before = partial_code(so_far[: len(so_far) - len(fragment)])
+        now = partial_code(so_far)
+        if len(now) <= len(before) or not now.startswith(before):
+            return None
+        return {"input": now[len(before) :]}
+
+    def public(self, body: dict[str, Any], include: frozenset[str]) -> dict[str, Any]:
+        return body
+
+    async def run(self, ctx: ToolContext, arguments: str) -> ToolResult:
+        code = code_of(arguments)
+        store = ctx.services.files
+        data_dir = Path(ctx.services.db.path).parent
+        sandboxes = manager(data_dir)
+        try:
+            files, had_before = await asyncio.to_thread(
+                lambda: (input_files(ctx), _had_session(ctx))
+            )
+        except Exception as exc:  # a vanished blob, a damaged row
+            message = f"code_interpreter could not read its files: {exc}"
+            raise ToolError("server_error", message) from None
+        outputs: list[dict[str, Any]] = []
+        logs_at: list[int] = []
+        parts: list[dict[str, Any]] = []
+        queue: asyncio.Queue[LogText | Image | None] = asyncio.Queue()
+
+        async def publish() -> None:
+            while (event := await queue.get()) is not None:
+                if isinstance(event, LogText):
+                    if not logs_at:
+                        logs_at.append(len(outputs))
+                        outputs.append({"type": "logs", "logs": ""})
+                    outputs[logs_at[0]]["logs"] += event.text
+                    ctx.emit(
+                        {"outputs": [{"index": logs_at[0], "type": "logs", "logs": event.text}]}
+                    )
+                elif store is not None:
+                    file = await store.store_bytes(event.png, f"{ctx.call_id}-image.png")
+                    outputs.append({"type": "image", "image": {"file_id": file["id"]}})
+                    index = len(outputs) - 1
+                    ctx.emit({"outputs": [{"index": index, **outputs[index]}]})
+                    parts.append(
+                        {
+                            "type": "image_file",
+                            "image_file": {"file_id": file["id"], "detail": "auto"},
+                        }
+                    )
+
+        publisher = asyncio.get_running_loop().create_task(publish())
+        try:
+            result = await sandboxes.run(
+                ctx.run["thread_id"],
+                code,
+                queue.put_nowait,
+                files=files,
+                new_session_note=had_before or None,
+            )
+        except SandboxUnavailable as exc:
+            raise ToolError("server_error", str(exc)) from None
+        except SandboxError as exc:
+            raise ToolError(
+                "server_error", f"code_interpreter's Python session could not start: {exc}"
+            ) from None
+        finally:
+            queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(publisher)
+        citations: dict[str, str] = {}
+        if store is not None:
+            for produced in result.files:
+                file = await store.store_bytes(produced.data, produced.name)
+                citations[LINK_PREFIX + produced.name] = file["id"]
+        return ToolResult(
+            body={"input": code, "outputs": outputs},
+            output=result.logs,
+            citations=citations,
+            message_parts=parts,
+        )
+
+
+register(CodeInterpreterTool())
