@@ -201,3 +201,21 @@ def test_status_bar_shows_reply_tokens_and_rate_while_streaming() -> None:
     assert "~120 tok 60 tok/s" in shown  # the reply so far, 120 tokens in 2 s
     run.status, run.ended_at = "completed", 100.0
     assert "160 tok" in str(bar.render_info())  # at the end: prompt + completion
+
+
+async def test_the_demo_model_says_what_it_is_on_the_first_screen(isolated_dirs: Path) -> None:
+    from textual.widgets import Static
+
+    app = make_app(isolated_dirs / "data", model="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await app.wait_for_ui()
+        await pilot.pause()
+        empty = app.transcript.query_one("#empty", Static)
+        assert "SmolLM2-135M, is a tiny offline demo" in str(empty.render())
+    echo = make_app(isolated_dirs / "data2")
+    async with echo.run_test(size=SIZE) as pilot:
+        await ready(echo)
+        await echo.wait_for_ui()
+        await pilot.pause()
+        assert "demo" not in str(echo.transcript.query_one("#empty", Static).render())

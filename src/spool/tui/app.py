@@ -48,6 +48,12 @@ from spool.tui.widgets.transcript import Transcript
 from spool.tui.workflows import WorkflowsMixin, extra_key_help
 
 DEFAULT_ASSISTANT_NAME = "Assistant"
+DEMO_MODEL = "smollm2"
+DEMO_MODEL_NOTE = (
+    "The default model, SmolLM2-135M, is a tiny offline demo: for real answers point spool at "
+    "your own model (a GGUF file or any OpenAI-compatible endpoint: [models] in the config "
+    "file, see the README's Models section)."
+)
 HEARTBEAT_S = 5.0  # how often the app pings its server (the embedded one exits without clients)
 RECONNECT_MIN_S = 1.0  # first retry delay after the server could not be reached (doubles)
 RECONNECT_MAX_S = 30.0
@@ -572,6 +578,8 @@ class SpoolApp(
         view = self.workspace.view(thread_id)
         self.last_error = view.error
         self.sidebar.select(thread_id)
+        model = self.assistant_models.get(self._assistant_for(thread_id) or "", "")
+        self.transcript.empty_note = DEMO_MODEL_NOTE if model == DEMO_MODEL else ""
         transcript = self.transcript
         name = self.assistant_names.get(self._assistant_for(thread_id) or "", "Assistant")
         self._enqueue(thread_id, lambda: transcript.show(view, assistant_name=name))

@@ -54,6 +54,7 @@ class Transcript(VerticalScroll):
         self._widgets: dict[int, Widget] = {}
         self._first_shown = 0  # index in view.items of the first mounted item
         self._asked_older = False
+        self.empty_note = ""  # a line under "No messages yet" (e.g. about the demo model)
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -85,7 +86,10 @@ class Transcript(VerticalScroll):
         if self._first_shown > 0 or view.has_more_before:
             return Static("↑ older messages (scroll up)", id="older")
         if not view.items and view.loaded:
-            return Static("No messages yet: type below and press Enter.", id="empty")
+            text = "No messages yet: type below and press Enter."
+            if self.empty_note:
+                text += "\n\n" + self.empty_note
+            return Static(text, id="empty", markup=False)
         return None
 
     async def show(self, view: ThreadView | None, *, assistant_name: str = "Assistant") -> None:
@@ -187,6 +191,25 @@ class Transcript(VerticalScroll):
         elif view.has_more_before and not self._asked_older:
             self._asked_older = True
             self.post_message(self.NeedOlder(view.thread_id))
+
+    async def reveal(self, item: Item) -> Widget | None:
+        """Mount the items down to `item` (an item of the shown view) and scroll it to the top;
+        returns its widget (None when the view does not hold it)."""
+        view = self.view
+        index = next((i for i, it in enumerate(view.items) if it is item), None) if view else None
+        if index is None:
+            return None
+        while self._first_shown > index:
+            await self.reveal_older()
+        widget = self._widgets.get(id(item))
+        if widget is not None:
+
+            def scroll() -> None:  # after reveal_older's own position restore
+                self.release_anchor()
+                self.scroll_to_widget(widget, animate=False, top=True, immediate=True)
+
+            self.call_after_refresh(scroll)
+        return widget
 
     # --- helpers ---------------------------------------------------------------------------------
     def widget_for(self, item: Item) -> Widget | None:
