@@ -204,6 +204,9 @@ def test_threads_add_and_list(remote: Path, conversation: dict[str, Any]) -> Non
     assert spool("threads", "list").stdout == ""  # the local profile has none
     everything = spool("threads", "list", "--all").stdout
     assert everything.rstrip("\n").endswith("\t[test]")
+    again = spool("threads", "add", conversation["thread_id"], "--profile", "test")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"already there: {conversation['thread_id']}: hello export\n"
 
 
 def test_threads_add_unknown_thread(remote: Path) -> None:

@@ -100,3 +100,33 @@ def test_locate_prints_the_paths(isolated_dirs: Path) -> None:
     assert themes.stdout.strip() == str(isolated_dirs / "config" / "themes")
     explicit = _spool("--data-dir", str(isolated_dirs / "elsewhere"), "locate", "data")
     assert explicit.stdout.strip() == str(isolated_dirs / "elsewhere")
+
+
+def test_locate_without_argument_prints_all_three(isolated_dirs: Path) -> None:
+    result = _spool("locate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"config  {isolated_dirs / 'config' / 'config.toml'}",
+        f"data    {isolated_dirs / 'data'}",
+        f"themes  {isolated_dirs / 'config' / 'themes'}",
+    ]
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spool", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "listening on" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    assert proc.wait(15) == 0, rest
+    assert "spool serve: stopped" in rest and "Aborted" not in rest
+    assert not (tmp_path / "server.json").exists()

@@ -107,18 +107,22 @@ def serve(
 
 
 @main.command()
-@click.argument("what", type=click.Choice(["config", "data", "themes"]))
+@click.argument("what", type=click.Choice(["config", "data", "themes"]), required=False)
 @click.pass_context
-def locate(ctx: click.Context, what: str) -> None:
-    """Print where spool keeps its config file, data or user themes."""
+def locate(ctx: click.Context, what: str | None) -> None:
+    """Print where spool keeps its config file, data or user themes (all three: no argument)."""
     from spool import config
 
-    if what == "config":
-        click.echo(config.config_file())
-    elif what == "data":
-        click.echo(config.data_dir(ctx.obj.get("data_dir")))
-    else:
-        click.echo(config.config_dir() / "themes")
+    paths = {
+        "config": config.config_file(),
+        "data": config.data_dir(ctx.obj.get("data_dir")),
+        "themes": config.config_dir() / "themes",
+    }
+    if what is not None:
+        click.echo(paths[what])
+        return
+    for name, path in paths.items():
+        click.echo(f"{name:<7} {path}")
 
 
 # --- one-shot client commands (`ask`, `export`, `threads`) -----------------------------------
@@ -348,8 +352,17 @@ def threads_add(
 ) -> None:
     """Add a thread of the server to the index (fetches its title)."""
     from spool.client.ask import import_thread
+    from spool.store import Store
 
     directory, profile_name = _resolve(ctx, data_dir, profile)
+    index = Store(directory, read_only=True)
+    try:
+        known = index.get_thread(thread_id)
+    finally:
+        index.close()
+    if known is not None and known.profile == profile_name:
+        click.echo(f"already there: {known.id}: {known.title or 'New thread'}")
+        return
     rec = _run_command("threads add", import_thread(profile_name, directory, thread_id, sys.stderr))
     click.echo(f"added {rec.id}: {rec.title or 'New thread'}")
 

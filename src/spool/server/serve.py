@@ -218,5 +218,8 @@ def serve_forever(
     stop.append(server)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # ctrl+c: uvicorn has shut down cleanly and re-raises it; that is a normal stop
     finally:
         sock.close()
+    _say("stopped")
