@@ -309,8 +309,9 @@ async def test_filter_threads(isolated_dirs: Path) -> None:
         await pilot.press("ctrl+f")
         await pilot.press(*"pear")
         await wait_until(lambda: len(app.sidebar.shown_ids) == 1)
-        await pilot.press("enter", "enter")  # to the list, open the match
+        await pilot.press("enter")  # opens the first match and focuses the composer
         await wait_until(lambda: app.sidebar.row(app.current).title == "apples and pears")
+        assert app.focused is app.composer
         await pilot.press("ctrl+f", "escape")
         await wait_until(lambda: len(app.sidebar.shown_ids) == 2)
         assert app.focused is app.composer

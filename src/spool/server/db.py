@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from spool.server.private import private_file
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
 TABLES = (
@@ -43,6 +43,12 @@ Table = Literal[
     "vector_store_files",
     "file_batches",
 ]
+
+# A message's text parts joined by newlines (SQL over a row's JSON `data`; migration 6).
+_MESSAGE_TEXT = (
+    "(SELECT group_concat(json_extract(p.value, '$.text.value'), char(10)) "
+    "FROM json_each({row}.data, '$.content') AS p WHERE json_extract(p.value, '$.type') = 'text')"
+)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -111,7 +117,39 @@ _MIGRATIONS: dict[int, str] = {
         arguments TEXT NOT NULL, output TEXT NOT NULL, citations TEXT NOT NULL);
     CREATE INDEX tool_outputs_run ON tool_outputs (run_id);
     """,
+    # spool's message search (routes/spool_search.py): the text parts of every message in FTS5,
+    # rowid = messages.seq, kept in step by triggers (every write path, runs included); a reply
+    # is indexed once it is no longer in_progress.
+    6: f"""
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, tokenize = 'porter unicode61 remove_diacritics 2');
+    INSERT INTO messages_fts (rowid, text) SELECT seq, {_MESSAGE_TEXT.format(row="messages")}
+        FROM messages;
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, text) VALUES (new.seq, {_MESSAGE_TEXT.format(row="new")});
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF data ON messages
+        WHEN json_extract(new.data, '$.status') IS NOT 'in_progress' BEGIN
+        DELETE FROM messages_fts WHERE rowid = old.seq;
+        INSERT INTO messages_fts (rowid, text) VALUES (new.seq, {_MESSAGE_TEXT.format(row="new")});
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM messages_fts WHERE rowid = old.seq;
+    END;
+    """,
 }
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script (a trigger keeps the `;` inside its BEGIN … END)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
 
 # Extra indexed columns per table, taken from the object on every write.
 _COLUMNS: dict[str, tuple[str, ...]] = {
@@ -185,9 +223,8 @@ class Database:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.conn:
                 self.conn.execute("BEGIN")
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
+                for statement in _statements(_MIGRATIONS[target]):
+                    self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {target}")
 
     def close(self) -> None:

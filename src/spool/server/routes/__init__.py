@@ -16,6 +16,8 @@ from spool.server.routes import (
     messages,
     models,
     runs,
+    spool_info,
+    spool_search,
     steps,
     threads,
     vector_stores,
@@ -34,4 +36,6 @@ def all_routes() -> list[Route]:
         *steps.ROUTES,
         *files.ROUTES,
         *vector_stores.ROUTES,
+        *spool_info.ROUTES,  # spool's extensions (not in the Assistants API)
+        *spool_search.ROUTES,
     ]

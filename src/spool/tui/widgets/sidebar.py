@@ -1,5 +1,9 @@
 """The sidebar: saved threads (newest first) with a filter box.
 
+The filter matches a thread's title, the preview of its last reply and its assistant's name
+(case-insensitive, every word); Enter in the filter box opens the first match (the app then
+focuses the composer); with no match the list says "no threads match".
+
 Each row shows the title, the assistant's name, the time since the last activity (from the app's
 injected clock) and a ● glyph while a run is in progress. Built on `OptionList` (`ListView` needs
 about a minute for 10,000 rows). Filtering is plain Python over every row; only the first `PAGE`
@@ -30,6 +34,8 @@ TITLE_WIDTH = 28
 RUN_GLYPH = "●"
 PAGE = 100  # rows handed to the OptionList at a time (more appear as the cursor gets there)
 MORE_ID = "__more__"
+NO_MATCH_ID = "__no_match__"
+NO_MATCH = "no threads match"
 
 
 @dataclass(slots=True)
@@ -42,6 +48,7 @@ class SidebarRow:
     updated_at: float
     active: bool = False
     status: str = ""
+    preview: str = ""  # the last reply, one line (matched by the filter, not shown)
 
 
 def _clip(text: str, width: int) -> str:
@@ -218,7 +225,9 @@ class Sidebar(Vertical):
 
     # --- filtering ---------------------------------------------------------------------------
     def matches(self, row: SidebarRow, query: str) -> bool:
-        return query in row.title.lower() or query in row.assistant.lower()
+        """Whether every word of `query` (lower case) is in the title, preview or assistant."""
+        haystack = f"{row.title}\n{row.preview}\n{row.assistant}".lower()
+        return all(word in haystack for word in query.split())
 
     def _apply_filter(self) -> None:
         query = self._query
@@ -245,6 +254,10 @@ class Sidebar(Vertical):
         rest = len(self._shown) - len(shown)
         if rest > 0:
             options.append(Option(Text(f"  … {rest} more", style="dim italic"), id=MORE_ID))
+        if not shown and self._query:
+            options.append(
+                Option(Text(f"  {NO_MATCH}", style="dim italic"), id=NO_MATCH_ID, disabled=True)
+            )
         highlighted = ol.highlighted
         ol.set_options(options)
         if self.current in shown:
@@ -278,14 +291,13 @@ class Sidebar(Vertical):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.set_filter(event.value)
-        if self._shown:
-            self.option_list.focus()
-            self.option_list.highlighted = 0
+        if self._shown:  # open the first match (the app focuses the composer)
+            self.post_message(self.ThreadChosen(self._shown[0]))
 
     @on(OptionList.OptionSelected, "#threads")
     def _option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        if event.option.id and event.option.id != MORE_ID:
+        if event.option.id and event.option.id not in (MORE_ID, NO_MATCH_ID):
             self.post_message(self.ThreadChosen(event.option.id))
 
     def action_leave_filter(self) -> None:
@@ -294,6 +306,14 @@ class Sidebar(Vertical):
             self.filter_input.value = ""
             self.set_filter("")
         self.post_message(self.FilterLeft())
+
+    def reveal(self, thread_id: str) -> None:
+        """Clear the filter when it hides `thread_id` (a thread opened from elsewhere)."""
+        if self._query and thread_id in self._by_id and thread_id not in self._shown:
+            with self.prevent(Input.Changed):
+                self.filter_input.value = ""
+            self.set_filter("")
+            self.select(thread_id)
 
     def focus_filter(self) -> None:
         """Put the cursor in the filter box."""
