@@ -537,3 +537,53 @@ def test_a_file_link_streams_as_a_file_path_annotation(
     assert value == "Code output: see sandbox:/mnt/data/r.txt."
     (stored,) = done["content"][0]["text"]["annotations"]
     assert value[stored["start_index"] : stored["end_index"]] == "sandbox:/mnt/data/r.txt"
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.parametrize("how", ["stop", "kill -9"])
+def test_sessions_end_with_the_server(tmp_path: Path, how: str) -> None:
+    proc = launch_server(tmp_path / "ends")
+    try:
+        with proc.client() as client:
+            code_run(client, "x = 1")
+            code_run(client, "y = 2")
+        sandboxes = _descendants(proc.process.pid)
+        assert len(sandboxes) >= 6  # two sessions: bwrap, its init, the kernel (each)
+    finally:
+        if how == "stop":
+            proc.stop()
+        else:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while _alive(sandboxes):
+        assert time.monotonic() < deadline, f"left running after {how}: {_alive(sandboxes)}"
+        time.sleep(0.1)

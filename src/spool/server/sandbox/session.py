@@ -120,7 +120,7 @@ class Session:
         sockets.mkdir()
         as_root = os.getuid() == 0 and self.sandboxed
         uid = UID_BASE + next(_uids) % 100_000 if as_root else os.getuid()
-        limits = self._limits(uid, as_root)
+        limits = await asyncio.to_thread(self._limits, uid, as_root)  # scans /proc
         key = secrets.token_hex(32)
         inside_ip = f"{command.SOCKETS_INSIDE}/k" if self.sandboxed else str(sockets / "k")
         info = {
