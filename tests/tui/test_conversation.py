@@ -219,3 +219,25 @@ async def test_the_demo_model_says_what_it_is_on_the_first_screen(isolated_dirs:
         await echo.wait_for_ui()
         await pilot.pause()
         assert "demo" not in str(echo.transcript.query_one("#empty", Static).render())
+
+
+async def test_the_thread_list_hides_and_shows(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data", connect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.sidebar.display
+        await pilot.press("ctrl+b")
+        assert not app.sidebar.display and app.focused is app.composer
+        await pilot.press("ctrl+b")
+        assert app.sidebar.display
+    narrow = make_app(isolated_dirs / "data", connect=False)
+    async with narrow.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        assert not narrow.sidebar.display  # under 90 columns it hides itself
+        await pilot.press("ctrl+b")
+        assert narrow.sidebar.display  # and shows on request
+        await pilot.resize_terminal(120, 40)
+        await wait_until(lambda: narrow.size.width == 120)
+        await pilot.pause()
+        assert narrow.sidebar.display
+        await pilot.resize_terminal(70, 30)
+        await wait_until(lambda: not narrow.sidebar.display, what="hidden when narrowed")

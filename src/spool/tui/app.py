@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -55,6 +55,7 @@ DEMO_MODEL_NOTE = (
     "file, see the README's Models section)."
 )
 HEARTBEAT_S = 5.0  # how often the app pings its server (the embedded one exits without clients)
+SIDEBAR_MIN_TERMINAL_WIDTH = 90  # narrower terminals hide the thread list (ctrl+b shows it)
 RECONNECT_MIN_S = 1.0  # first retry delay after the server could not be reached (doubles)
 RECONNECT_MAX_S = 30.0
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
@@ -66,6 +67,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.prev_thread", "prev_thread", "Previous thread"),
     ("spool.next_thread", "next_thread", "Next thread"),
     ("spool.filter", "filter_threads", "Filter threads"),
+    ("spool.toggle_sidebar", "toggle_sidebar", "Hide / show the thread list"),
     *SEARCH_ACTIONS,  # search messages (spool.tui.search_actions)
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
@@ -110,6 +112,7 @@ class SpoolApp(
         Binding("ctrl+up,alt+up", "prev_thread", "Prev", id="spool.prev_thread", priority=True),
         Binding("ctrl+down,alt+down", "next_thread", "Next", id="spool.next_thread", priority=True),
         Binding("ctrl+f", "filter_threads", "Filter", id="spool.filter", priority=True),
+        Binding("ctrl+b", "toggle_sidebar", "Threads", id="spool.toggle_sidebar", priority=True),
         SEARCH_BINDING,
         Binding("f2", "rename_thread", "Rename", id="spool.rename"),
         Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
@@ -185,6 +188,8 @@ class SpoolApp(
         self._ui_busy = False  # a queued change is being rendered
         self._composer: Composer | None = None
         self._was_connected = False
+        self.sidebar_wanted: bool | None = None  # the user's choice (None: by terminal width)
+        self._narrow: bool | None = None  # whether the terminal was narrow at the last check
         self._said_offline = False
         self._pinging = False
         self._reconnect_delay = RECONNECT_MIN_S
@@ -255,6 +260,7 @@ class SpoolApp(
         if self.current is None:  # first launch: what was typed before any thread existed
             self.composer.show_draft(self.store.get_draft(NEW_THREAD))
         self._update_status()
+        self._place_sidebar()
         self.composer.focus()
         self.run_worker(self._ui_loop(), group="ui", exit_on_error=False)
         self.set_interval(self.status_tick_s, self.status_bar.tick)
@@ -690,6 +696,26 @@ class SpoolApp(
     def action_filter_threads(self) -> None:
         """Focus the filter box."""
         self.sidebar.focus_filter()
+
+    def action_toggle_sidebar(self) -> None:
+        """Hide or show the thread list (it hides itself in terminals under 90 columns)."""
+        self._place_sidebar()
+        self.sidebar_wanted = not self.sidebar.display
+        self._place_sidebar()
+        if not self.sidebar.display and self.sidebar.has_focus_within:
+            self.composer.focus()
+
+    def _place_sidebar(self, width: int | None = None) -> None:
+        narrow = (width if width is not None else self.size.width) < SIDEBAR_MIN_TERMINAL_WIDTH
+        if narrow != self._narrow:  # crossed the threshold: back to the automatic rule
+            self._narrow = narrow
+            self.sidebar_wanted = None
+        wanted = self.sidebar_wanted if self.sidebar_wanted is not None else not narrow
+        for sidebar in self.query(Sidebar):
+            sidebar.display = wanted
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._place_sidebar(event.size.width)
 
     def action_focus_composer(self) -> None:
         """Focus the composer."""
