@@ -15,12 +15,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local]"
+	$(BIN)/python -m pip install --quiet -e ".[local,mcp]"
 	touch $@
 
-# dev includes the code extra: the code_interpreter sandbox (bubblewrap + a Jupyter kernel) is tested
+# dev includes the code extra: the code_interpreter sandbox (bubblewrap + a Jupyter kernel) is tested;
+# and the mcp extra: MCP tools are tested against a real MCP server written with the same SDK
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local,dev,code]"
+	$(BIN)/python -m pip install --quiet -e ".[local,dev,code,mcp]"
 	touch $@ $(VENV)/.installed-local
 
 run: $(VENV)/.installed-local

@@ -1,7 +1,8 @@
 """Settings: the TOML config file, environment variables and XDG paths.
 
 The config file (`spool locate config`) holds profiles, the server's model table, the default
-model and the keymap. A broken file never stops spool: `Config.problems` lists what was wrong and
+model, the keymap, MCP servers (`[mcp.NAME]`, parsed in `_parse_mcp`) and whether local tools
+ask before they run (`[tools] ask`). A broken file never stops spool: `Config.problems` lists what was wrong and
 the defaults are used for the rest.
 """
 
@@ -74,6 +75,35 @@ class Profile:
     api_key_env: str | None = None
 
 
+MCP_KEYS = {"command", "args", "env", "cwd", "url", "headers", "ask", "timeout"}
+
+
+@dataclass(slots=True)
+class McpServerSpec:
+    """One `[mcp.NAME]` entry: a Model Context Protocol server whose tools runs may use.
+
+    stdio: `command` (+ `args`, `env`, `cwd`) is started as a subprocess; streamable HTTP: `url`
+    (+ `headers`). `ask`: ask before each tool runs (default); `timeout`: seconds per call.
+    """
+
+    name: str
+    command: str | None = None
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    ask: bool = True
+    timeout: float = 30.0
+
+    @property
+    def where(self) -> str:
+        """A short description: the command line or the URL."""
+        if self.url:
+            return self.url
+        return " ".join([self.command or "", *self.args]).strip()
+
+
 class UnknownProfile(ValueError):
     """A profile name that neither spool nor the config file defines."""
 
@@ -93,6 +123,8 @@ class Config:
     profiles: dict[str, Profile] = field(default_factory=dict)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
+    mcp: dict[str, McpServerSpec] = field(default_factory=dict)
+    tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     path: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -144,6 +176,76 @@ def _parse_profiles(raw: Any, problems: list[str]) -> dict[str, Profile]:
     return profiles
 
 
+def _str_table(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _mcp_entry(name: str, entry: dict[str, Any]) -> tuple[McpServerSpec | None, list[str]]:
+    """One `[mcp.NAME]` table as a spec (None when unusable) and the problems found in it."""
+    where = f"[mcp.{name}]"
+    problems: list[str] = []
+    unknown = set(entry) - MCP_KEYS
+    if unknown:
+        problems.append(f"{where} unknown keys: {', '.join(sorted(unknown))}")
+    command, url = entry.get("command"), entry.get("url")
+    if (command is None) == (url is None):
+        return None, [*problems, f"{where} needs either command = ... (stdio) or url = ... (HTTP)"]
+    if command is not None and (not isinstance(command, str) or not command.strip()):
+        return None, [*problems, f"{where} command must be a non-empty string"]
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("http://", "https://"))
+    ):
+        return None, [*problems, f"{where} url must start with http:// or https://"]
+    args = entry.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        return None, [*problems, f"{where} args must be a list of strings"]
+    for key in ("env", "headers"):
+        if not _str_table(entry.get(key, {})):
+            return None, [*problems, f"{where} {key} must be a table of strings"]
+    cwd = entry.get("cwd")
+    if cwd is not None and not isinstance(cwd, str):
+        return None, [*problems, f"{where} cwd must be a string"]
+    ask = entry.get("ask", True)
+    if not isinstance(ask, bool):
+        problems.append(f"{where} ask must be true or false (asking)")
+        ask = True
+    timeout = entry.get("timeout", 30.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        problems.append(f"{where} timeout must be a positive number of seconds (using 30)")
+        timeout = 30.0
+    spec = McpServerSpec(
+        name=name,
+        command=command,
+        args=list(args),
+        env=dict(entry.get("env", {})),
+        cwd=cwd,
+        url=url,
+        headers=dict(entry.get("headers", {})),
+        ask=ask,
+        timeout=float(timeout),
+    )
+    return spec, problems
+
+
+def _parse_mcp(raw: Any, problems: list[str]) -> dict[str, McpServerSpec]:
+    """The `[mcp]` tables; every broken entry is a problem (and left out), never fatal."""
+    servers: dict[str, McpServerSpec] = {}
+    if not isinstance(raw, dict):
+        problems.append("[mcp] must be a table of server names")
+        return servers
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            problems.append(f"[mcp.{name}] must be a table")
+            continue
+        spec, found = _mcp_entry(name, entry)
+        problems.extend(found)
+        if spec is not None:
+            servers[name] = spec
+    return servers
+
+
 def load_config(path: Path | None = None) -> Config:
     """Read the config file; a missing file gives defaults, a broken one gives `problems`."""
     path = path or config_file()
@@ -178,4 +280,11 @@ def load_config(path: Path | None = None) -> Config:
     theme = raw.get("theme")
     if isinstance(theme, str):
         config.theme = theme
+    if "mcp" in raw:
+        config.mcp = _parse_mcp(raw["mcp"], config.problems)
+    tools = raw.get("tools", {})
+    if isinstance(tools, dict) and isinstance(tools.get("ask", False), bool):
+        config.tools_ask = bool(tools.get("ask", False))
+    else:
+        config.problems.append("[tools] ask must be true or false")
     return config

@@ -1,12 +1,15 @@
-"""Options for the next run of a thread: model, instructions, temperature, token cap, truncation.
+"""Options for the next run of a thread: model, instructions, temperature, token cap, truncation,
+and the MCP servers whose tools the runs are offered.
 
 `RunOptions.to_kwargs()` gives the extra `runs.create` / `runs.stream` parameters; `summary()` is
-the short text the status bar shows while options are set.
+the short text the status bar shows while options are set. With MCP servers chosen, `tools` is
+filled in once their tools are listed (`offer_mcp_tools`): the assistant's own tools plus one
+function tool per MCP tool, sent as the run's `tools`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from spool.client.assistants import FormError, parse_number
@@ -24,20 +27,26 @@ class RunOptions:
     temperature: float | None = None
     max_completion_tokens: int | None = None
     last_messages: int | None = None  # truncation_strategy last_messages
+    mcp_servers: tuple[str, ...] = ()  # [mcp.NAME] servers whose tools the runs are offered
+    tools: list[dict[str, Any]] | None = field(default=None, compare=False)  # resolved tools
+    mcp_tool_names: tuple[str, ...] = field(default=(), compare=False)  # offered MCP functions
 
     @property
     def empty(self) -> bool:
         """True when nothing is overridden."""
-        return all(
-            v in (None, "")
-            for v in (
-                self.model,
-                self.instructions,
-                self.additional_instructions,
-                self.temperature,
-                self.max_completion_tokens,
-                self.last_messages,
+        return (
+            all(
+                v in (None, "")
+                for v in (
+                    self.model,
+                    self.instructions,
+                    self.additional_instructions,
+                    self.temperature,
+                    self.max_completion_tokens,
+                    self.last_messages,
+                )
             )
+            and not self.mcp_servers
         )
 
     def to_kwargs(self) -> dict[str, Any]:
@@ -58,7 +67,23 @@ class RunOptions:
                 "type": "last_messages",
                 "last_messages": self.last_messages,
             }
+        if self.mcp_servers and self.tools is not None:
+            out["tools"] = self.tools
         return out
+
+    def offer_mcp_tools(
+        self, assistant_tools: list[dict[str, Any]], mcp_tools: list[dict[str, Any]]
+    ) -> None:
+        """Set `tools` = the assistant's tools + the MCP function tools (an assistant function
+        of the same name as an MCP tool gives way to it)."""
+        names = {t["function"]["name"] for t in mcp_tools}
+        kept = [
+            t
+            for t in assistant_tools
+            if t.get("type") != "function" or (t.get("function") or {}).get("name") not in names
+        ]
+        self.tools = [*kept, *mcp_tools]
+        self.mcp_tool_names = tuple(sorted(names))
 
     def summary(self) -> str:
         """A compact description for the status bar, e.g. `opts: model gpt-4o · max 256 tok`."""
@@ -75,6 +100,9 @@ class RunOptions:
             parts.append(f"max {self.max_completion_tokens} tok")
         if self.last_messages is not None:
             parts.append(f"last {self.last_messages} msgs")
+        if self.mcp_servers:
+            count = f" ({len(self.mcp_tool_names)} tools)" if self.tools is not None else ""
+            parts.append("mcp " + ", ".join(self.mcp_servers) + count)
         return "opts: " + " · ".join(parts) if parts else ""
 
 
@@ -100,9 +128,11 @@ def build_options(
     temperature: str,
     max_completion_tokens: str,
     last_messages: str,
+    mcp_servers: tuple[str, ...] = (),
 ) -> RunOptions:
     """Check the run-options form (as typed) and build the options; raises FormError."""
     return RunOptions(
+        mcp_servers=tuple(mcp_servers),
         model=model.strip() or None,
         instructions=instructions.strip() or None,
         additional_instructions=additional_instructions.strip() or None,

@@ -89,6 +89,7 @@ class AssistantActions:
             else:
                 _options(self)[tid] = options
                 self.notify(f"Next runs: {options.summary().removeprefix('opts: ')}")
+                self.offer_mcp_tools(tid, options)  # starts the chosen MCP servers
             self._update_status()
 
         self.push_screen(
@@ -96,6 +97,7 @@ class AssistantActions:
                 _options(self).get(tid),
                 models=list(self.connection.models),
                 models_complete=self.connection.base_url is None,  # spool's own server
+                mcp=self.mcp_choices(),
                 cursor_blink=self.cursor_blink,
             ),
             done,

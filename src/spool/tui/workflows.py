@@ -3,10 +3,8 @@
 `WorkflowsMixin` is mixed into `SpoolApp` (its bindings and palette entries are declared there,
 in `ACTIONS` / `BINDINGS`, plus `PALETTE` below for palette-only commands):
 
-* requires_action: the local tool registry (`spool.client.tools`) answers the calls it knows; if
-  it knows all of them the outputs are submitted at once and the calls are shown expanded in the
-  transcript (name, arguments, output); otherwise the tool outputs dialog opens with the known
-  outputs prefilled. Registry problems are toasted once.
+* requires_action: local tools, MCP tools, asking before a tool runs and the tool outputs
+  dialog live in `spool.tui.tool_answers` (`ToolAnswersMixin`, a base of this mixin);
 * the run inspector for the focused message's run (or the thread's last run);
 * copy: the focused message or the last reply; a code block, cycling through the blocks of the
   focused message (or the last reply) and framing the one copied (`spool.tui.clipboard` does the
@@ -20,7 +18,7 @@ Everything that talks to the server goes through `spool.client`; nothing here bu
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,32 +26,32 @@ from textual.widget import Widget
 
 from spool.client.view_model import ThreadView
 from spool.tui.clipboard import CopyReport, copy_text
-from spool.tui.host import AppHost
 from spool.tui.screens.help import KeyHelp
+from spool.tui.tool_answers import LOCAL_TOOL, MAX_AUTO_ROUNDS, TOOL_PALETTE, ToolAnswersMixin
 
 if TYPE_CHECKING:
-    from spool.client.tools import ToolRegistry
     from spool.tui.widgets.message import MessageView
 
-LOCAL_TOOL = "local tool"
-MAX_AUTO_ROUNDS = 8  # consecutive automatic answers for one run before asking the user
+__all__ = ["LOCAL_TOOL", "MAX_AUTO_ROUNDS", "PALETTE", "WorkflowsMixin", "extra_key_help"]
 
 # Palette-only commands: (name, action, help).
 PALETTE: list[tuple[str, str, str]] = [
     ("Export thread as Markdown", "export_thread('md')", "Write the thread to a .md file"),
     ("Export thread as JSON", "export_thread('json')", "Write the thread to a .json file"),
     ("Import thread by id", "import_thread", "Add an existing thread (by id) to the list"),
+    *TOOL_PALETTE,  # MCP status, forget tool approvals (spool.tui.tool_answers)
 ]
 
 
 def extra_key_help() -> list[KeyHelp]:
     """Help lines for the keys of the dialogs and widgets of this module."""
-    from spool.tui.screens import export, prompt, run_inspector, tool_outputs
+    from spool.tui.screens import export, prompt, run_inspector, tool_approval, tool_outputs
 
     return [
         KeyHelp("shift+tab (composer)", "Focus the last message", "—"),
         KeyHelp("up, down (message)", "Previous / next message", "message.prev, message.next"),
         *tool_outputs.KEYS,
+        *tool_approval.KEYS,
         *run_inspector.KEYS,
         *export.KEYS,
         *prompt.KEYS,
@@ -64,14 +62,11 @@ def extra_key_help() -> list[KeyHelp]:
 class WorkflowState:
     """What the workflows remember between actions."""
 
-    drafts: dict[str, dict[str, str]] = field(default_factory=dict)  # thread -> call -> typed
-    prefill: dict[str, dict[str, str]] = field(default_factory=dict)  # thread -> call -> registry
-    auto_rounds: dict[str, int] = field(default_factory=dict)  # run id -> automatic answers
     code: tuple[int, int] | None = None  # (id of the message item, index) of the last code block
     highlighted: MessageView | None = None  # the message showing a framed code block
 
 
-class WorkflowsMixin(AppHost):
+class WorkflowsMixin(ToolAnswersMixin):
     """Tool outputs, run inspector, copy, export and import actions of `SpoolApp`."""
 
     if TYPE_CHECKING:  # provided by SpoolApp
@@ -91,8 +86,6 @@ class WorkflowsMixin(AppHost):
         ) -> None: ...
         def _set_error(self, message: str) -> None: ...
 
-    _wf_registry: ToolRegistry | None = None
-    _wf_registry_lock: asyncio.Lock | None = None
     last_copy: CopyReport | None = None  # the last copy's outcome (tests)
     last_export: Path | None = None  # the last exported file (tests)
 
@@ -101,132 +94,6 @@ class WorkflowsMixin(AppHost):
         if state is None:
             state = self.__dict__["_wf_state"] = WorkflowState()
         return state
-
-    def _first_key(self, binding_id: str, default: str) -> str:
-        return (self._keys_for(binding_id) or default).split(",")[0].strip() or default
-
-    # --- the local tool registry ---------------------------------------------------------------
-    def load_tool_registry(self) -> None:
-        """Load the registry in the background (its problems are toasted once)."""
-        self.run_worker(self.tool_registry(), group="tools", exit_on_error=False)
-
-    async def tool_registry(self) -> ToolRegistry:
-        """The local tool registry (loaded in a thread on first use)."""
-        if self._wf_registry is not None:
-            return self._wf_registry
-        if self._wf_registry_lock is None:
-            self._wf_registry_lock = asyncio.Lock()
-        async with self._wf_registry_lock:
-            if self._wf_registry is None:
-                from spool.client.tools import ToolRegistry
-
-                registry = await asyncio.to_thread(ToolRegistry.load)
-                self._wf_registry = registry
-                if registry.problems:
-                    self.notify(
-                        "\n".join(registry.problems),
-                        title="Local tools: some failed to load",
-                        severity="warning",
-                        timeout=12,
-                    )
-        assert self._wf_registry is not None
-        return self._wf_registry
-
-    # --- requires_action ----------------------------------------------------------------------
-    def handle_requires_action(self, view: ThreadView) -> None:
-        """A run of `view` stopped for tool outputs: answer from the registry or ask."""
-        self.run_worker(self._answer_tool_calls(view), group="tools", exit_on_error=False)
-
-    async def _answer_tool_calls(self, view: ThreadView) -> None:
-        pending = view.pending_tool_calls()
-        if not pending or view.run is None:
-            return
-        registry = await self.tool_registry()
-        known = [c for c in pending if registry.knows(c.name)]
-        outputs: dict[str, str] = {}
-        for call in known:
-            outputs[call.id] = await registry.call(call.name, call.arguments)
-        state = self._workflow_state()
-        run_id = view.run.id or ""
-        rounds = state.auto_rounds.get(run_id, 0)
-        if known and len(known) == len(pending) and rounds < MAX_AUTO_ROUNDS:
-            state.auto_rounds[run_id] = rounds + 1
-            for call in known:
-                call.answered_by = LOCAL_TOOL
-                call.output = outputs[call.id]
-                view.updated(call)
-            names = ", ".join(sorted({c.name for c in known}))
-            self.notify(f"Answered {names} with local tools; the run continues.")
-            await self._run_submit(view, outputs)
-            return
-        state.prefill[view.thread_id] = outputs
-        if view.thread_id == self.current and not self._tool_outputs_open():
-            self.open_tool_outputs(view)
-        else:
-            key = self._first_key("spool.tool_outputs", "ctrl+o")
-            rec = self.store.get_thread(view.thread_id) if self.store else None
-            title = (rec.title if rec else "") or "a thread"
-            self.notify(f"A run in “{title}” waits for tool outputs ({key} there answers).")
-
-    def _tool_outputs_open(self) -> bool:
-        from spool.tui.screens.tool_outputs import ToolOutputsScreen
-
-        return any(isinstance(s, ToolOutputsScreen) for s in self.screen_stack)  # type: ignore[attr-defined]
-
-    def open_tool_outputs(self, view: ThreadView) -> bool:
-        """Show the tool outputs dialog for the view's pending calls (False if there are none)."""
-        from spool.tui.screens.tool_outputs import PendingCall, ToolOutputsResult, ToolOutputsScreen
-
-        pending = view.pending_tool_calls()
-        if not pending:
-            return False
-        state = self._workflow_state()
-        prefill: dict[str, str] = state.prefill.get(view.thread_id, {})
-        drafts: dict[str, str] = state.drafts.get(view.thread_id, {})
-        calls = []
-        for call in pending:
-            draft = drafts.get(call.id)
-            if draft is not None:
-                output, by = draft, (LOCAL_TOOL if draft == prefill.get(call.id) else None)
-            elif call.id in prefill:
-                output, by = prefill[call.id], LOCAL_TOOL
-            else:
-                output, by = "", None
-            calls.append(PendingCall(call.id, call.name, call.pretty_arguments, output, by))
-
-        def done(result: ToolOutputsResult | None) -> None:
-            if result is None:
-                return
-            if result.action == "hide":
-                state.drafts[view.thread_id] = result.outputs
-                return
-            state.drafts.pop(view.thread_id, None)
-            state.prefill.pop(view.thread_id, None)
-            if result.action == "cancel":
-                self.run_worker(self._cancel(view), group="cancel", exit_on_error=False)
-                return
-            for call in pending:
-                if call.id in prefill and result.outputs.get(call.id) == prefill[call.id]:
-                    call.answered_by = LOCAL_TOOL
-            self.run_worker(
-                self._run_submit(view, result.outputs), group="run", exit_on_error=False
-            )
-
-        run_id = view.run.id if view.run else None
-        screen = ToolOutputsScreen(
-            calls,
-            run_id=run_id,
-            answer_key=self._first_key("spool.tool_outputs", "ctrl+o"),
-            cursor_blink=self.cursor_blink,
-        )
-        self.push_screen(screen, done)
-        return True
-
-    def action_tool_outputs(self) -> None:
-        """Answer the current thread's pending function calls (the tool outputs dialog)."""
-        view = self.workspace.views.get(self.current or "")
-        if view is None or not self.open_tool_outputs(view):
-            self.notify("No function call is waiting for an output here.")
 
     # --- focus helpers ----------------------------------------------------------------------
     def focused_message(self) -> MessageView | None:

@@ -1,5 +1,6 @@
 """Run options for this thread's next runs: model, instructions override, additional
-instructions, temperature, max completion tokens (≥ 256) and truncation (last N messages).
+instructions, temperature, max completion tokens (≥ 256), truncation (last N messages) and the
+MCP servers (`[mcp.NAME]` in the config file) whose tools the runs are offered.
 
 Apply keeps them for the thread (the status bar shows them) until Clear; blank fields keep the
 assistant's own settings. Invalid values are shown at their field.
@@ -7,13 +8,15 @@ assistant's own settings. Invalid values are shown at their field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
 from spool.client.assistants import FormError
 from spool.client.run_options import MIN_COMPLETION_TOKENS, RunOptions, build_options
@@ -26,6 +29,16 @@ FIELDS = (
     "max_completion_tokens",
     "last_messages",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class McpChoice:
+    """A configured MCP server as the run options show it."""
+
+    name: str
+    where: str  # its command line or URL
+    state: str  # running / stopped / failed: …
+    asks: bool  # whether its calls are approved first
 
 
 class RunOptionsScreen(ModalScreen[RunOptions | None]):
@@ -49,6 +62,8 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
     RunOptionsScreen .error { color: $error; text-style: bold; height: auto; }
     RunOptionsScreen .error.-empty { display: none; }
     RunOptionsScreen .hint { color: $text-muted; height: auto; }
+    RunOptionsScreen Checkbox { width: 1fr; background: $surface; border: none; padding: 0; }
+    RunOptionsScreen Checkbox:focus { background: $accent 20%; }
     RunOptionsScreen #buttons { height: auto; align-horizontal: right; }
     RunOptionsScreen #buttons Button { margin: 0 0 0 2; }
     """
@@ -64,9 +79,11 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
         *,
         models: list[str] | None = None,
         models_complete: bool = False,
+        mcp: list[McpChoice] | None = None,
         cursor_blink: bool = True,
     ) -> None:
         super().__init__()
+        self.mcp = list(mcp or [])
         self.options = options or RunOptions()
         self.models = list(models or [])
         # True: `models` is everything the server runs (spool's own server), a name not in it
@@ -139,10 +156,42 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
                     "Truncation",
                     self._input(o.last_messages, "last_messages", "last N messages (blank: auto)"),
                 )
+                if self.mcp:
+                    yield self._mcp_row()
             with Horizontal(id="buttons"):
                 yield Button("Clear", id="clear", variant="warning", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
                 yield Button("Apply (ctrl+s)", id="apply", variant="primary", compact=True)
+
+    def _mcp_row(self) -> Horizontal:
+        """One checkbox per configured MCP server, with its command (or URL) and state."""
+        cells: list[Widget] = []
+        for i, choice in enumerate(self.mcp):
+            box = Checkbox(
+                choice.name,
+                choice.name in self.options.mcp_servers,
+                id=f"mcp-{i}",
+                compact=True,
+            )
+            asks = "asks first" if choice.asks else "no asking"
+            cells.append(box)
+            cells.append(
+                Static(f"{choice.where} · {choice.state} · {asks}", classes="hint", markup=False)
+            )
+        cells.append(Static("", id="error-mcp", classes="error -empty", markup=False))
+        return Horizontal(
+            Label("MCP tools", classes="label"),
+            Vertical(*cells, classes="cell"),
+            classes="row",
+        )
+
+    def chosen_mcp(self) -> tuple[str, ...]:
+        """The MCP servers ticked, in config order."""
+        return tuple(
+            choice.name
+            for i, choice in enumerate(self.mcp)
+            if self.query_one(f"#mcp-{i}", Checkbox).value
+        )
 
     def on_mount(self) -> None:
         self.query_one("#model", Input).focus()
@@ -181,7 +230,7 @@ class RunOptionsScreen(ModalScreen[RunOptions | None]):
         for name in FIELDS:
             self.show_error(name, None)
         try:
-            options = build_options(**self.values())
+            options = build_options(**self.values(), mcp_servers=self.chosen_mcp())
         except FormError as exc:
             self.show_error(exc.field, exc.message)
             for field in self.query(f"#{exc.field}"):
