@@ -164,3 +164,15 @@ def test_migration_indexes_messages_written_before_it(tmp_path: Path) -> None:
     assert db.conn.execute("PRAGMA user_version").fetchone()[0] >= 6
     db.close()
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_client_search_says_why_when_the_server_is_gone(start_server: Any) -> None:
+    from spool.client.search import SearchFailed
+
+    server = start_server()
+    async with server.async_client(timeout=5) as aclient:
+        searcher = MessageSearch(aclient)
+        assert await searcher.server_has_search() is True
+        server.stop()
+        with pytest.raises(SearchFailed):
+            await searcher.search("anything", threads=[])
