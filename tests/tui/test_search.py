@@ -16,7 +16,7 @@ import pytest
 from spool.client.search import MessageSearch
 from spool.store import ThreadRecord
 from spool.tui.screens.help import HelpScreen
-from spool.tui.screens.search import INDEX_NOTE, SERVER_NOTE, SearchScreen
+from spool.tui.screens.search import OFFLINE_NOTE, SERVER_NOTE, SearchScreen
 from spool.tui.widgets.message import MessageView
 from spool.tui.widgets.sidebar import NO_MATCH, NO_MATCH_ID
 
@@ -111,7 +111,7 @@ async def test_offline_search_falls_back_to_titles_and_previews(isolated_dirs: P
         screen = app.screen
         await wait_until(lambda: screen.answer is not None and screen.answer.results)
         assert screen.answer.source == "index"
-        assert str(screen.query_one("#note").render()).startswith(INDEX_NOTE)
+        assert str(screen.query_one("#note").render()).startswith(OFFLINE_NOTE)
         [hit] = screen.answer.results
         assert (hit.thread_id, hit.found_in, hit.snippet) == (
             "thread_a",
@@ -183,6 +183,7 @@ async def test_client_falls_back_to_the_index_on_other_servers(other_server: str
         rec = ThreadRecord("thread_x", "local", title="Budget", preview="rent and food")
         answer = await searcher.search("food", [rec])
         assert answer.source == "index" and [r.thread_id for r in answer.results] == ["thread_x"]
+        assert not answer.offline  # the screen says: this server cannot search message text
         assert await searcher.server_has_search() is False
 
 

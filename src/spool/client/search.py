@@ -47,6 +47,7 @@ class SearchAnswer:
     results: list[SearchResult]
     source: Source
     has_more: bool = False
+    offline: bool = False  # an index search because there is no connection (not the server)
 
 
 def _spans(text: str, words: list[str]) -> list[tuple[int, int]]:
@@ -132,7 +133,9 @@ class MessageSearch:
         if not query.strip():
             return SearchAnswer(query, [], "server" if self._server else "index")
         if not await self.server_has_search():
-            return search_index(query, threads, limit)
+            answer = search_index(query, threads, limit)
+            answer.offline = self.client is None
+            return answer
         try:
             body = await self.client.get(
                 "/spool/search", cast_to=object, options={"params": {"q": query, "limit": limit}}

@@ -39,6 +39,7 @@ INDEX_NOTE = (
     "This server cannot search message text: searching thread titles and previews "
     "in your thread list."
 )
+OFFLINE_NOTE = "Not connected: searching thread titles and previews in your thread list."
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,7 +157,8 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
         if answer.source == "server":
             self._note(f"{SERVER_NOTE}  {found}" if count else f"{SERVER_NOTE}  No matches.")
         else:
-            self._note(f"{INDEX_NOTE}  {found}" if count else f"{INDEX_NOTE}  No matches.", True)
+            note = OFFLINE_NOTE if answer.offline else INDEX_NOTE
+            self._note(f"{note}  {found}" if count else f"{note}  No matches.", True)
         now = self._clock()
         match = self._match_style()
         options = [
