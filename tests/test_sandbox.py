@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -155,3 +157,38 @@ def test_settings_from_config_table() -> None:
     ]
     Settings.from_table({"sandbox": "docker"}, problems)
     assert problems[-1] == "[code_interpreter] sandbox must be one of bubblewrap, none"
+
+
+async def test_runtime_dirs_of_a_dead_server_are_swept(tmp_path: Path) -> None:
+    import subprocess
+    import tempfile
+
+    from spool.server.sandbox.session import RUNTIME_PREFIX
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+    (stale / "owner").write_text(str(dead.pid))
+    live = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+    (live / "owner").write_text(str(os.getpid()))
+    try:
+        async with manager(tmp_path) as m:
+            await m.run("t1", "pass")
+            assert not stale.exists()
+            assert live.exists()
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+async def test_images_per_call_are_capped(tmp_path: Path) -> None:
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "from IPython.display import Image, display\nimport io\n"
+        "fig = plt.figure(figsize=(1, 1)); buf = io.BytesIO(); fig.savefig(buf, format='png')\n"
+        "for _ in range(25):\n    display(Image(buf.getvalue()))"
+    )
+    async with manager(tmp_path) as m:
+        result = await m.run("t1", code)
+        assert len(result.images) == 20
+        assert "5 more images were not kept" in result.logs

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from spool.server.sandbox.outputs import CallEvent, CallResult, LogText
 from spool.server.sandbox.probe import SandboxUnavailable, probe
-from spool.server.sandbox.session import SandboxError, Session
+from spool.server.sandbox.session import SandboxError, Session, sweep_stale_runtimes
 from spool.server.sandbox.settings import SandboxSettings
 
 log = logging.getLogger("spool.server")
@@ -51,6 +51,7 @@ class SandboxManager:
         self._problem: str | None = None
         self._probed = False
         self._closed = False
+        self._swept = False
         atexit.register(self.kill_all_now)
 
     # --- availability --------------------------------------------------------------------------
@@ -130,6 +131,9 @@ class SandboxManager:
             if session is not None:
                 self._forget(key, session)
             await self._make_room()
+            if not self._swept:
+                self._swept = True
+                await asyncio.to_thread(sweep_stale_runtimes)
             session = Session(self.settings, hidden=self.hidden)
             await session.start()
             self.sessions[key] = session

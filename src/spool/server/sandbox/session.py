@@ -44,7 +44,10 @@ from spool.server.sandbox.settings import SandboxSettings
 log = logging.getLogger("spool.server")
 
 MAX_MESSAGE_BYTES = 32 << 20  # a kernel message larger than this drops the connection
-MAX_FILES_PER_CALL = 20
+MAX_FILES_PER_CALL = 20  # files returned from /mnt/data per call
+MAX_FILES_BYTES_PER_CALL = 128 << 20  # and their total size
+MAX_IMAGES_PER_CALL = 20
+RUNTIME_PREFIX = "spool-sbx-"  # the per-session dirs (sockets, passwd) in the system temp dir
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _uids = itertools.count()
 UID_BASE = 200_000  # as root, every session gets its own uid (the process limit is per uid)
@@ -66,6 +69,23 @@ def _user_tasks(uid: int) -> int:
         except OSError:
             continue
     return count
+
+
+def sweep_stale_runtimes() -> int:
+    """Remove the runtime dirs of sessions whose server died (kill -9 leaves them; blocking)."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(RUNTIME_PREFIX + "*"):
+        try:
+            owner = int((path / "owner").read_text())
+            os.kill(owner, 0)
+            continue  # its server still runs
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (no owner file, another user's)
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def safe_name(name: str) -> str:
@@ -114,8 +134,9 @@ class Session:
         import zmq.asyncio
         from jupyter_client.asynchronous import AsyncKernelClient
 
-        runtime = Path(tempfile.mkdtemp(prefix="spool-sbx-"))
+        runtime = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
         self.runtime = runtime
+        (runtime / "owner").write_text(str(os.getpid()))
         sockets = runtime / "s"
         sockets.mkdir()
         as_root = os.getuid() == 0 and self.sandboxed
@@ -400,7 +421,12 @@ class Session:
             if kept and on_event:
                 on_event(LogText(kept))
 
+        dropped_images = [0]
+
         def emit_image(png: bytes) -> None:
+            if len(result.images) >= MAX_IMAGES_PER_CALL:
+                dropped_images[0] += 1
+                return
             result.images.append(png)
             if on_event:
                 on_event(Image(png))
@@ -486,6 +512,12 @@ class Session:
             self.last_used = time.monotonic()
         if self.client is not None:
             await self._drain_shell()
+        if dropped_images[0]:
+            emit_log(
+                f"\n[spool] {dropped_images[0]} more images were not kept (the limit is "
+                f"{MAX_IMAGES_PER_CALL} per call).\n",
+                note=True,
+            )
         if logs.dropped:
             emit_log(
                 f"\n[spool] {logs.dropped} more characters of output were not kept (the limit "
@@ -609,6 +641,7 @@ class Session:
         """The regular files new or changed since `before` (blocking; links never followed)."""
         out: list[ProducedFile] = []
         limit = self.settings.max_file_mb << 20
+        budget = MAX_FILES_BYTES_PER_CALL
         try:
             dirfd = self._open_data()
         except OSError:
@@ -616,7 +649,7 @@ class Session:
         try:
             now = self.snapshot()
             for name, sig in sorted(now.items()):
-                if before.get(name) == sig or sig[0] > limit:
+                if before.get(name) == sig or sig[0] > min(limit, budget):
                     continue
                 if len(out) >= MAX_FILES_PER_CALL:
                     break
@@ -628,8 +661,9 @@ class Session:
                     if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                         continue
                     data = f.read(limit + 1)
-                if len(data) <= limit:
+                if len(data) <= min(limit, budget):
                     out.append(ProducedFile(name, data))
+                    budget -= len(data)
         finally:
             os.close(dirfd)
         return out
