@@ -1,5 +1,6 @@
-"""A real MCP server (stdio) for the tests, written with the `mcp` SDK: run it as
-`python tests/mcp_server.py [PREFIX]`.
+"""A real MCP server for the tests, written with the `mcp` SDK: run it as
+`python tests/mcp_server.py [PREFIX]` (stdio), or `python tests/mcp_server.py --http PORT`
+(streamable HTTP on 127.0.0.1:PORT/mcp).
 
 Tools: `add(a, b)`, `shout(text)` (PREFIX + upper case), `slow(seconds)` (sleeps, then says so),
 `crash()` (the process exits at once), `fail()` (a tool error), `picture()` (an image block).
@@ -17,7 +18,8 @@ import time
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ImageContent
 
-PREFIX = sys.argv[1] if len(sys.argv) > 1 else ""
+HTTP_PORT = int(sys.argv[2]) if sys.argv[1:2] == ["--http"] else None
+PREFIX = sys.argv[1] if len(sys.argv) > 1 and HTTP_PORT is None else ""
 server = MCPServer("spool-test-tools")
 
 
@@ -69,4 +71,7 @@ def picture() -> ImageContent:
 if __name__ == "__main__":
     print("spool test MCP server starting", file=sys.stderr, flush=True)
     _log(f"pid {os.getpid()}")
-    server.run()
+    if HTTP_PORT is not None:
+        server.run("streamable-http", host="127.0.0.1", port=HTTP_PORT)
+    else:
+        server.run()

@@ -4,6 +4,8 @@ against a real MCP server subprocess (tests/mcp_server.py, written with the same
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -261,3 +263,61 @@ async def test_same_tool_names_on_two_servers_get_distinct_functions() -> None:
         assert b_shout is not None and await hub.call(b_shout, '{"text": "x"}') == "b:X"
     finally:
         await hub.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_streamable_http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `url` server: the same test server over streamable HTTP on loopback."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, SERVER, "--http", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/mcp"
+        headers = {"Authorization": "Bearer ${SPOOL_TEST_TOKEN}"}
+        hub = McpHub({"web": McpServerSpec("web", url=url, headers=headers)})
+        try:  # an unset ${VAR} is said as such
+            _, problems = await hub.tools_for(["web"])
+            assert problems == [
+                "MCP server 'web' could not be started: ${SPOOL_TEST_TOKEN} (in headers) is not "
+                "set in spool's environment"
+            ]
+        finally:
+            await hub.close()
+        monkeypatch.setenv("SPOOL_TEST_TOKEN", "t0ken")
+        for headers in ({}, {"Authorization": "Bearer ${SPOOL_TEST_TOKEN}"}):
+            hub = McpHub({"web": McpServerSpec("web", url=url, headers=headers, timeout=1.0)})
+            try:
+                tools, problems = await hub.tools_for(["web"])
+                assert problems == [] and "add" in [t.function_name for t in tools]
+                add, slow = hub.find("add"), hub.find("slow")
+                assert add is not None and slow is not None
+                assert await hub.call(add, '{"a": 40, "b": 2}') == "42"
+                assert "did not answer slow within 1 s" in await hub.call(slow, '{"seconds": 5}')
+            finally:
+                await hub.close()
+        proc.terminate()
+        proc.wait(10)
+        hub = McpHub({"web": McpServerSpec("web", url=url)})
+        try:  # nothing listens any more: a problem, not a hang
+            tools, problems = await hub.tools_for(["web"])
+            assert tools == [] and "MCP server 'web' could not be started" in problems[0]
+        finally:
+            await hub.close()
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -79,6 +79,10 @@ async def test_mcp_tool_approved_once_answers_the_run(isolated_dirs: Path) -> No
         assert app.mcp_hub().state("tools") == "running"
         assert "mcp tools (6 tools)" in app.options_summary()
         await type_and_send(pilot, '/call add {"a": 2, "b": 3}')
+        await wait_until(lambda: isinstance(app.screen, ToolApprovalScreen), what="dialog")
+        app.handle_requires_action(view(app))  # the run reported twice: still one question
+        await pilot.pause(0.2)
+        assert sum(isinstance(s, ToolApprovalScreen) for s in app.screen_stack) == 1
         screen = await approve(pilot, "o")
         assert screen.request.tool == "add" and screen.request.source == "MCP server tools"
         assert await run_ended(app) == "completed"
@@ -218,3 +222,33 @@ async def test_help_and_palette_list_the_mcp_keys_and_commands(isolated_dirs: Pa
         )
         status = next(n for n in app._notifications if n.title == "MCP servers")
         assert status.message == "tools: not started · asks"
+
+
+async def test_mcp_tools_go_beside_the_assistants_own_tools(isolated_dirs: Path) -> None:
+    """The run gets the assistant's tools plus the MCP ones; choosing another assistant for the
+    thread offers the MCP tools beside that one's tools."""
+    app = make_app(isolated_dirs / "data", config=mcp_config(isolated_dirs, ask=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await choose_mcp(pilot)
+        options = app.run_options_for(app.current)
+        names = [t["function"]["name"] for t in options.tools]
+        assert names == ["add", "shout", "slow", "crash", "fail", "picture"]
+        weather = {
+            "type": "function",
+            "function": {"name": "get_weather", "parameters": {"type": "object"}},
+        }
+        other = await app.connection.client.beta.assistants.create(
+            model="echo", name="Forecaster", tools=[weather]
+        )
+        app.assistant_names[other.id] = "Forecaster"
+        app.use_assistant(other.id)
+        await wait_until(
+            lambda: options.tools and options.tools[0]["function"]["name"] == "get_weather",
+            what="re-offered",
+        )
+        assert len(options.tools) == 7
+        await type_and_send(pilot, '/call shout {"text": "both"}')
+        assert await run_ended(app) == "completed"
+        assert texts(view(app))[-1] == ("assistant", "shout returned: BOTH")
+        assert view(app).run.assistant_id == other.id

@@ -69,6 +69,12 @@ def expand_env(value: str, environ: dict[str, str] | None = None) -> str:
     return _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
 
 
+def unset_env_refs(values: Iterable[str], environ: dict[str, str] | None = None) -> list[str]:
+    """The `${VAR}` names in `values` that the environment does not set."""
+    env = os.environ if environ is None else environ
+    return sorted({m.group(1) for v in values for m in _ENV_REF.finditer(v)} - set(env))
+
+
 def function_name_for(tool: str) -> str:
     """A valid function name (letters, digits, `_`, `-`; ≤ 64) for an MCP tool name."""
     return _BAD_NAME_CHARS.sub("_", tool)[:MAX_TOOL_NAME] or "tool"
@@ -168,6 +174,14 @@ class McpConnection:
 
     def _transport(self) -> Any:
         spec = self.spec
+        for key, table in (("env", spec.env), ("headers", spec.headers)):
+            unset = unset_env_refs(table.values())
+            if unset:
+                names = ", ".join(f"${{{n}}}" for n in unset)
+                raise McpError(
+                    f"MCP server {spec.name!r} could not be started: {names} (in {key}) "
+                    "is not set in spool's environment"
+                )
         if spec.url:
             from mcp.client.streamable_http import streamable_http_client
 
@@ -247,7 +261,11 @@ class McpConnection:
             return
         name = self.spec.name
         try:
-            transport = self._transport()
+            try:
+                transport = self._transport()
+            except McpError as exc:
+                ready.set_exception(exc)
+                return
             async with Client(transport, client_info=_client_info()) as client:
                 tools = await _list_all_tools(client)
                 self._client = client

@@ -143,6 +143,9 @@ class AssistantActions:
             self.store.update_thread(self.current, assistant_id=assistant_id)
             self._update_row(self.current)
             self.transcript.assistant_name = name
+            options = self.run_options_for(self.current)
+            if options is not None:  # MCP tools go beside the new assistant's own tools
+                self.offer_mcp_tools(self.current, options)
         else:
             self.assistant_id = assistant_id
         self._update_status()

@@ -63,6 +63,7 @@ class ToolAnswerState:
     prefill_by: dict[str, dict[str, str]] = field(default_factory=dict)  # thread -> call -> who
     auto_rounds: dict[str, int] = field(default_factory=dict)  # run id -> automatic answers
     approvals: Approvals = field(default_factory=Approvals)
+    answering: set[str] = field(default_factory=set)  # call ids being approved or run now
 
 
 @dataclass
@@ -281,6 +282,18 @@ class ToolAnswersMixin(AppHost):
         pending = view.pending_tool_calls()
         if not pending or view.run is None:
             return
+        answering = self._tool_state().answering
+        ids = {c.id for c in pending}
+        if ids & answering:
+            return  # already being answered (the run was reported twice): never ask twice
+        answering |= ids
+        try:
+            await self._answer_pending(view, pending)
+        finally:
+            answering -= ids
+
+    async def _answer_pending(self, view: ThreadView, pending: list[ToolCallItem]) -> None:
+        assert view.run is not None
         plan = await self._plan(view, pending)
         allowed: list[_Answer] = []
         outputs: dict[str, str] = {}
