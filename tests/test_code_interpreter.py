@@ -621,3 +621,23 @@ def test_the_llama_engine_calls_it_through_its_grammar(client: Any) -> None:
     assert step.status == "completed"
     steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id, order="asc")
     assert steps.data[0].type == "tool_calls"
+
+
+def test_after_a_server_restart_the_new_session_says_so(tmp_path: Path) -> None:
+    data = tmp_path / "restart"
+    first = launch_server(data)
+    try:
+        with first.client() as client:
+            run, thread_id = code_run(client, "x = 1")
+            assert run.status == "completed"
+    finally:
+        first.stop()
+    second = launch_server(data)
+    try:
+        with second.client() as client:
+            code_run(client, "print('x' in globals())", thread_id=thread_id)
+            text = message_text(reply(client, thread_id))
+        assert text.startswith("Code output: [spool] This is a new Python session")
+        assert text.endswith("False")
+    finally:
+        second.stop()

@@ -99,7 +99,13 @@ class SandboxManager:
                 if todo:
 
                     def place(todo: list[InputFile] = todo) -> None:
-                        session.put_files([(f.key, f.name, f.read()) for f in todo])
+                        ready = []
+                        for f in todo:
+                            try:
+                                ready.append((f.key, f.name, f.read()))
+                            except OSError as exc:  # a blob deleted meanwhile
+                                log.warning("code_interpreter: file %s skipped: %s", f.key, exc)
+                        session.put_files(ready)
 
                     await asyncio.to_thread(place)
             before = await asyncio.to_thread(session.snapshot)

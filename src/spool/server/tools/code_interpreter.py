@@ -121,8 +121,37 @@ def code_of(arguments: str) -> str:
     return arguments
 
 
-def input_files(ctx: ToolContext) -> list[InputFile]:
-    """The files /mnt/data must hold (blocking: database reads; call off the loop)."""
+def _thread_facts(ctx: ToolContext) -> tuple[list[str], bool]:
+    """Off the loop (this thread's read-only connection): the file ids attached to the thread's
+    messages for code_interpreter, and whether the thread ran code before (in this or an
+    earlier server process)."""
+    reader = ctx.services.db.reader()
+    thread_id = ctx.run["thread_id"]
+    rows = reader.execute(
+        "SELECT json_extract(data, '$.attachments') FROM messages WHERE thread_id = ? "
+        "AND instr(data, '\"code_interpreter\"') > 0 ORDER BY seq",
+        (thread_id,),
+    ).fetchall()
+    ids: list[str] = []
+    for (raw,) in rows:
+        for attachment in json.loads(raw or "[]") or []:
+            kinds = {t.get("type") for t in attachment.get("tools") or []}
+            if "code_interpreter" in kinds and attachment.get("file_id"):
+                ids.append(attachment["file_id"])
+    before = ctx.ordinal > 0 or (
+        reader.execute(
+            "SELECT 1 FROM tool_outputs t JOIN runs r ON r.id = t.run_id "
+            "WHERE r.thread_id = ? AND t.type = 'code_interpreter' LIMIT 1",
+            (thread_id,),
+        ).fetchone()
+        is not None
+    )
+    return ids, before
+
+
+def input_files(ctx: ToolContext, attached: list[str]) -> list[InputFile]:
+    """The files /mnt/data must hold: tool_resources of the assistant and the thread, then the
+    attachments (quick lookups by id; the bytes are read later, off the loop)."""
     db = ctx.services.db
     store = ctx.services.files
     if store is None:
@@ -132,36 +161,14 @@ def input_files(ctx: ToolContext) -> list[InputFile]:
         owner = db.get(table, ctx.run[key]) or {}
         resources = owner.get("tool_resources") or {}
         ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
-    rows = db.conn.execute(
-        "SELECT json_extract(data, '$.attachments') FROM messages WHERE thread_id = ? "
-        "AND instr(data, '\"code_interpreter\"') > 0 ORDER BY seq",
-        (ctx.run["thread_id"],),
-    ).fetchall()
-    for (raw,) in rows:
-        for attachment in json.loads(raw or "[]") or []:
-            kinds = {t.get("type") for t in attachment.get("tools") or []}
-            if "code_interpreter" in kinds and attachment.get("file_id"):
-                ids.append(attachment["file_id"])
     out: list[InputFile] = []
-    for file_id in list(dict.fromkeys(ids))[-MAX_INPUT_FILES:]:
+    for file_id in list(dict.fromkeys([*ids, *attached]))[-MAX_INPUT_FILES:]:
         file = store.get(file_id)
         path = store.path_of(file_id)
         if file is None or path is None:
             continue
         out.append(InputFile(file_id, file.get("filename") or file_id, path.read_bytes))
     return out
-
-
-def _had_session(ctx: ToolContext) -> bool:
-    """Did this thread run code before (in this or an earlier server process)?"""
-    if ctx.ordinal > 0:
-        return True
-    row = ctx.services.db.conn.execute(
-        "SELECT 1 FROM tool_outputs t JOIN runs r ON r.id = t.run_id "
-        "WHERE r.thread_id = ? AND t.type = 'code_interpreter' LIMIT 1",
-        (ctx.run["thread_id"],),
-    ).fetchone()
-    return row is not None
 
 
 class CodeInterpreterTool:
@@ -208,10 +215,9 @@ class CodeInterpreterTool:
         data_dir = Path(ctx.services.db.path).parent
         sandboxes = manager(data_dir)
         try:
-            files, had_before = await asyncio.to_thread(
-                lambda: (input_files(ctx), _had_session(ctx))
-            )
-        except Exception as exc:  # a vanished blob, a damaged row
+            attached, had_before = await asyncio.to_thread(_thread_facts, ctx)
+            files = input_files(ctx, attached)
+        except Exception as exc:  # a damaged row
             message = f"code_interpreter could not read its files: {exc}"
             raise ToolError("server_error", message) from None
         outputs: list[dict[str, Any]] = []
