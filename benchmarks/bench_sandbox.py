@@ -5,6 +5,9 @@ Warm: `pass` round trips in a warm session, 20 runs. Goals: cold <= 1.5 s, warm 
 Then 10 threads run numpy code at once: all must complete; memory (RSS, and PSS where
 readable) of this process (the server side) and of all sandbox processes.
 
+Last, the same through `spool serve` and the SDK: a whole echo run of `/code print(1)` (create
+and poll) in a new thread (cold) and again in the same thread (warm).
+
     .venv/bin/python benchmarks/bench_sandbox.py [--runs 20] [--threads 10]
 """
 
@@ -112,9 +115,42 @@ async def main(runs: int, threads: int) -> None:
     await manager.shutdown()
 
 
+def through_server(runs: int) -> None:
+    import warnings
+
+    import openai
+
+    from _server import API_KEY, spool_server
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    with spool_server() as url, openai.OpenAI(base_url=url, api_key=API_KEY) as client:
+        assistant = client.beta.assistants.create(
+            model="echo", tools=[{"type": "code_interpreter"}]
+        )
+
+        def one(thread_id: str) -> float:
+            client.beta.threads.messages.create(thread_id, role="user", content="/code print(1)")
+            start = time.perf_counter()
+            run = client.beta.threads.runs.create_and_poll(
+                thread_id=thread_id, assistant_id=assistant.id, poll_interval_ms=5
+            )
+            took = (time.perf_counter() - start) * 1000
+            assert run.status == "completed", run.last_error
+            return took
+
+        cold, warm = [], []
+        for _ in range(runs):
+            thread = client.beta.threads.create()
+            cold.append(one(thread.id))
+            warm.append(one(thread.id))
+    print(line("spool serve, whole run of /code print(1), new thread", cold))
+    print(line("spool serve, whole run of /code print(1), same thread again", warm))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=10)
     args = parser.parse_args()
     asyncio.run(main(args.runs, args.threads))
+    through_server(args.runs)
