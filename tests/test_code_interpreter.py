@@ -641,3 +641,38 @@ def test_after_a_server_restart_the_new_session_says_so(tmp_path: Path) -> None:
         assert text.endswith("False")
     finally:
         second.stop()
+
+
+def test_the_real_servers_port_key_data_and_pid_are_out_of_reach(
+    client: Any, ci_server: ServerProcess
+) -> None:
+    port = int(ci_server.base_url.rsplit(":", 1)[1].split("/")[0])
+    key_file = ci_server.data_dir / "api_key"
+    key_file.write_text("sk-not-for-the-sandbox\n")
+    code = f"""
+import os, signal, socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2)
+    print("CONNECTED")
+except OSError as exc:
+    print("port:", type(exc).__name__)
+for path in [{str(key_file)!r}, {str(ci_server.data_dir / "spool.db")!r}]:
+    try:
+        open(path, "rb").read()
+        print("READ", path)
+    except OSError as exc:
+        print("file:", type(exc).__name__)
+try:
+    os.kill({ci_server.process.pid}, signal.SIGKILL)
+    print("KILLED")
+except OSError as exc:
+    print("kill:", type(exc).__name__)
+"""
+    run, thread_id = code_run(client, code)
+    assert run.status == "completed"
+    assert message_text(reply(client, thread_id)) == (
+        "Code output: port: ConnectionRefusedError\nfile: FileNotFoundError\n"
+        "file: FileNotFoundError\nkill: ProcessLookupError"
+    )
+    assert ci_server.process.poll() is None
+    assert client.models.list().data  # the server is unharmed
