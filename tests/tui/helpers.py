@@ -27,7 +27,10 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: 
     """Poll `predicate` until it is truthy."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except (IndexError, KeyError, AttributeError):  # (e.g. `items[-1]` before any item)
+            value = None
         if value:
             return value
         await asyncio.sleep(0.02)
