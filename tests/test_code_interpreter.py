@@ -676,3 +676,22 @@ except OSError as exc:
     )
     assert ci_server.process.poll() is None
     assert client.models.list().data  # the server is unharmed
+
+
+def test_tool_resources_files_of_the_assistant_and_the_thread(client: Any) -> None:
+    mine = client.files.create(file=("a.txt", b"from the assistant"), purpose="assistants")
+    theirs = client.files.create(file=("t.txt", b"from the thread"), purpose="assistants")
+    assistant = client.beta.assistants.create(
+        model="echo", tools=[CI], tool_resources={"code_interpreter": {"file_ids": [mine.id]}}
+    )
+    code = "print(open('/mnt/data/a.txt').read(), '|', open('/mnt/data/t.txt').read())"
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": f"/code {code}"}],
+        tool_resources={"code_interpreter": {"file_ids": [theirs.id]}},
+    )
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    run = wait_for_run(client, thread.id, run.id, timeout=60)
+    assert run.status == "completed", run.last_error
+    assert message_text(reply(client, thread.id)) == (
+        "Code output: from the assistant | from the thread"
+    )
