@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from spool.client import mcp as mcp_module
 from spool.client.approvals import Approvals
-from spool.client.mcp import McpHub, McpTool, expand_env, function_name_for
-from spool.client.run_options import RunOptions
+from spool.client.mcp import McpHub, McpTool, cap_output, expand_env, function_name_for
+from spool.client.run_options import MAX_RUN_TOOLS, RunOptions
 from spool.config import McpServerSpec, load_config
 
 SERVER = str(Path(__file__).parent / "mcp_server.py")
@@ -48,11 +49,13 @@ timeout = 5
 url = "http://127.0.0.1:9000/mcp"
 headers = { Authorization = "Bearer ${SEARCH_TOKEN}" }
 ask = false
+tools = ["search"]
 """,
         encoding="utf-8",
     )
     config = load_config(path)
     assert config.problems == []
+    assert config.mcp["search"].tools == ["search"] and config.mcp["notes"].tools is None
     assert config.tools_ask is True
     notes, search = config.mcp["notes"], config.mcp["search"]
     assert (notes.command, notes.args, notes.env) == (
@@ -89,6 +92,10 @@ env = { N = 1 }
 [mcp.ws]
 url = "ws://h/mcp"
 
+[mcp.badtools]
+command = "x"
+tools = "add"
+
 [mcp.odd]
 command = "x"
 timeout = -1
@@ -111,6 +118,7 @@ ask = "maybe"
         "[mcp.badargs] args must be a list of strings",
         "[mcp.badenv] env must be a table of strings",
         "[mcp.ws] url must start with http:// or https://",
+        "[mcp.badtools] tools must be a list of tool names",
         "[mcp.odd] unknown keys: colour",
         "[mcp.odd] ask must be true or false",
         "[mcp.odd] timeout must be a positive number",
@@ -150,6 +158,24 @@ def test_run_options_offer_mcp_tools() -> None:
     options.offer_mcp_tools([mine, other, {"type": "file_search"}], [tool.function_tool()])
     assert options.to_kwargs()["tools"] == [other, {"type": "file_search"}, tool.function_tool()]
     assert options.summary() == "opts: mcp t (1 tools)"
+
+
+def test_run_options_keep_to_the_api_limit_of_tools() -> None:
+    options = RunOptions(mcp_servers=("t",))
+    own = [{"type": "function", "function": {"name": f"own{i}"}} for i in range(3)]
+    mcp = [McpTool("t", f"m{i}", f"m{i}", "", {}).function_tool() for i in range(25)]
+    left_out = options.offer_mcp_tools(own, mcp)
+    assert options.tools is not None and len(options.tools) == MAX_RUN_TOOLS == 20
+    assert options.tools[:3] == own  # the assistant's own tools come first
+    assert left_out == [f"m{i}" for i in range(17, 25)]
+    assert len(options.mcp_tool_names) == 17
+
+
+def test_cap_output() -> None:
+    assert cap_output("short", 10) == "short"
+    assert (
+        cap_output("x" * 25, 10) == "x" * 10 + "\n… (output cut: 25 characters, the first 10 kept)"
+    )
 
 
 # --- a real server ---------------------------------------------------------------------------
@@ -248,6 +274,29 @@ async def test_servers_that_cannot_start_are_problems() -> None:
         assert hub.state("exits").startswith("failed: ")
         tool = McpTool("exits", "add", "add", "", {})
         assert (await hub.call(tool, "{}")).startswith("error: MCP server 'exits' could not be")
+    finally:
+        await hub.close()
+
+
+async def test_tools_allowlist() -> None:
+    hub = McpHub({"t": spec(tools=["add", "shout", "nope"])})
+    try:
+        tools, _ = await hub.tools_for(["t"])
+        assert [t.function_name for t in tools] == ["add", "shout"]
+        assert hub.find("slow") is None
+    finally:
+        await hub.close()
+
+
+async def test_server_that_never_answers_is_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mcp_module, "START_TIMEOUT_S", 1.0)
+    hub = McpHub({"mute": spec("mute", args=["-c", "import time; time.sleep(60)"])})
+    try:
+        started = time.monotonic()
+        tools, problems = await hub.tools_for(["mute"])
+        assert time.monotonic() - started < 10
+        assert tools == []
+        assert problems == ["MCP server 'mute' did not answer within 1 s of starting"]
     finally:
         await hub.close()
 

@@ -75,7 +75,7 @@ class Profile:
     api_key_env: str | None = None
 
 
-MCP_KEYS = {"command", "args", "env", "cwd", "url", "headers", "ask", "timeout"}
+MCP_KEYS = {"command", "args", "env", "cwd", "url", "headers", "ask", "timeout", "tools"}
 
 
 @dataclass(slots=True)
@@ -83,7 +83,8 @@ class McpServerSpec:
     """One `[mcp.NAME]` entry: a Model Context Protocol server whose tools runs may use.
 
     stdio: `command` (+ `args`, `env`, `cwd`) is started as a subprocess; streamable HTTP: `url`
-    (+ `headers`). `ask`: ask before each tool runs (default); `timeout`: seconds per call.
+    (+ `headers`). `ask`: ask before each tool runs (default); `timeout`: seconds per call;
+    `tools`: offer only these of its tools (default: all).
     """
 
     name: str
@@ -95,6 +96,7 @@ class McpServerSpec:
     headers: dict[str, str] = field(default_factory=dict)
     ask: bool = True
     timeout: float = 30.0
+    tools: list[str] | None = None  # None: every tool the server lists
 
     @property
     def where(self) -> str:
@@ -207,6 +209,11 @@ def _mcp_entry(name: str, entry: dict[str, Any]) -> tuple[McpServerSpec | None, 
     cwd = entry.get("cwd")
     if cwd is not None and not isinstance(cwd, str):
         return None, [*problems, f"{where} cwd must be a string"]
+    tools = entry.get("tools")
+    if tools is not None and (
+        not isinstance(tools, list) or not all(isinstance(t, str) for t in tools)
+    ):
+        return None, [*problems, f"{where} tools must be a list of tool names"]
     ask = entry.get("ask", True)
     if not isinstance(ask, bool):
         problems.append(f"{where} ask must be true or false (asking)")
@@ -225,6 +232,7 @@ def _mcp_entry(name: str, entry: dict[str, Any]) -> tuple[McpServerSpec | None, 
         headers=dict(entry.get("headers", {})),
         ask=ask,
         timeout=float(timeout),
+        tools=list(tools) if tools is not None else None,
     )
     return spec, problems
 

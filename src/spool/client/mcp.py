@@ -33,6 +33,7 @@ START_TIMEOUT_S = 20.0  # starting a server and listing its tools
 STOP_TIMEOUT_S = 8.0
 MAX_TOOL_NAME = 64  # the API's limit for function names
 STDERR_TAIL = 400  # characters of a failed server's stderr quoted in its error
+MAX_OUTPUT_CHARS = 100_000  # a longer tool output is cut (with a note saying so)
 _BAD_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -86,6 +87,13 @@ def describe_exception(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def cap_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """`text`, cut to `limit` characters with a note when it is longer."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… (output cut: {len(text):,} characters, the first {limit:,} kept)"
 
 
 def result_text(result: Any) -> str:
@@ -295,18 +303,24 @@ class McpConnection:
                     await http.aclose()
 
     async def _stop_task(self) -> None:
+        """End the owner task: gracefully when connected (the session closes, a stdio process
+        is asked to exit), at once when it is still starting."""
         task, self._task = self._task, None
+        connected = self._client is not None
         if self._stop is not None:
             self._stop.set()
         self._client = None
         if task is None or task.done():
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
-        except BaseException:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, STOP_TIMEOUT_S)
+        if connected:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
+                return
+            except BaseException:
+                pass
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, STOP_TIMEOUT_S)
 
     async def close(self) -> None:
         """Stop the server (a stdio one: its process ends)."""
@@ -438,8 +452,11 @@ class McpHub:
     def _register(self, server: str, listed: list[Any]) -> list[McpTool]:
         for fname in [f for f, t in self._by_function.items() if t.server == server]:
             del self._by_function[fname]
+        only = self.specs[server].tools
         tools = []
         for t in listed:
+            if only is not None and t.name not in only:
+                continue
             schema = t.input_schema if isinstance(t.input_schema, dict) else {}
             tool = McpTool(
                 server=server,
@@ -499,7 +516,7 @@ class McpHub:
         if conn is None:
             return f"error: no MCP server {tool.server!r} in the config file"
         try:
-            return await conn.call(tool.name, arguments)
+            return cap_output(await conn.call(tool.name, arguments))
         except McpError as exc:
             return f"error: {exc}"
         except Exception as exc:  # the SDK's own errors: still an output, never a crash

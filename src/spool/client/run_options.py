@@ -15,6 +15,7 @@ from typing import Any
 from spool.client.assistants import FormError, parse_number
 
 MIN_COMPLETION_TOKENS = 256  # the API's minimum for max_completion_tokens
+MAX_RUN_TOOLS = 20  # the API's limit for a run's `tools`
 
 
 @dataclass(slots=True)
@@ -73,17 +74,24 @@ class RunOptions:
 
     def offer_mcp_tools(
         self, assistant_tools: list[dict[str, Any]], mcp_tools: list[dict[str, Any]]
-    ) -> None:
+    ) -> list[str]:
         """Set `tools` = the assistant's tools + the MCP function tools (an assistant function
-        of the same name as an MCP tool gives way to it)."""
+        of the same name as an MCP tool gives way to it), at most `MAX_RUN_TOOLS` in all.
+
+        Returns the names of the MCP tools left out for lack of room (the assistant's own
+        tools come first).
+        """
         names = {t["function"]["name"] for t in mcp_tools}
         kept = [
             t
             for t in assistant_tools
             if t.get("type") != "function" or (t.get("function") or {}).get("name") not in names
         ]
-        self.tools = [*kept, *mcp_tools]
-        self.mcp_tool_names = tuple(sorted(names))
+        room = max(0, MAX_RUN_TOOLS - len(kept))
+        offered, left_out = mcp_tools[:room], mcp_tools[room:]
+        self.tools = [*kept, *offered]
+        self.mcp_tool_names = tuple(sorted(t["function"]["name"] for t in offered))
+        return [t["function"]["name"] for t in left_out]
 
     def summary(self) -> str:
         """A compact description for the status bar, e.g. `opts: model gpt-4o · max 256 tok`."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from spool.client.approvals import DENIED_OUTPUT, Approvals, Decision
+from spool.client.run_options import MAX_RUN_TOOLS
 from spool.client.view_model import ThreadView, ToolCallItem
 from spool.tui.host import AppHost
 
@@ -179,11 +180,19 @@ class ToolAnswersMixin(AppHost):
                     "tools only.",
                     severity="warning",
                 )
-        options.offer_mcp_tools(assistant_tools, [t.function_tool() for t in tools])
+        left_out = options.offer_mcp_tools(assistant_tools, [t.function_tool() for t in tools])
         self._update_status()
-        if tools:
-            names = ", ".join(t.function_name for t in tools)
+        if options.mcp_tool_names:
+            names = ", ".join(options.mcp_tool_names)
             self.notify(f"MCP tools offered to this thread's runs: {names}", title="MCP")
+        if left_out:
+            self.notify(
+                f"A run takes at most {MAX_RUN_TOOLS} tools: left out {', '.join(left_out)}. "
+                "Choose fewer servers, or list the tools wanted: [mcp.NAME] tools = [...].",
+                title="MCP",
+                severity="warning",
+                timeout=12,
+            )
 
     def action_mcp_status(self) -> None:
         """Say which MCP servers are configured, running or failed, and what they offer."""
