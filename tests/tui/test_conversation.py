@@ -241,3 +241,64 @@ async def test_the_thread_list_hides_and_shows(isolated_dirs: Path) -> None:
         assert narrow.sidebar.display
         await pilot.resize_terminal(70, 30)
         await wait_until(lambda: not narrow.sidebar.display, what="hidden when narrowed")
+
+
+# --- background runs ------------------------------------------------------------------------------
+async def test_a_run_that_ends_on_another_thread_is_marked_until_opened(
+    isolated_dirs: Path,
+) -> None:
+    app = make_app(isolated_dirs / "data")
+    rings: list[int] = []
+    app.bell = lambda: rings.append(1)  # type: ignore[method-assign]  # count the terminal bell
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(app)
+        first = app.current
+        await type_and_send(pilot, "/sleep 700")
+        await wait_until(lambda: view(app).active, what="run started")
+        await pilot.press("ctrl+n")
+        await wait_until(lambda: app.current != first, what="second thread")
+        await wait_until(lambda: app.unread.get(first) == "completed", what="unread mark")
+        row = app.sidebar.row(first)
+        assert row is not None and row.unread == "completed"
+        prompt = str(app.sidebar.prompt(row, app.clock()))
+        assert prompt.startswith("◆ ") and "new reply · " in prompt
+        assert any("New reply in “/sleep 700”" in n.message for n in app._notifications)
+        assert rings == []  # the bell rings for tool calls by default, not for replies
+        app._select_thread(first)
+        await pilot.pause()
+        assert first not in app.unread and not app.sidebar.row(first).unread
+
+
+async def test_the_run_state_leads_the_row_so_it_is_never_cut(isolated_dirs: Path) -> None:
+    from spool.tui.widgets.sidebar import SidebarRow
+
+    app = make_app(isolated_dirs / "data", connect=False)
+    async with app.run_test(size=SIZE):
+        row = SidebarRow(
+            "thread_1", "A title", "A rather long assistant name", 0.0, True, "in_progress"
+        )
+        line = str(app.sidebar.prompt(row, 100.0)).splitlines()[1]
+        assert line.startswith("  in progress · ")
+        assert "…" not in line.split(" · ")[0]
+
+
+async def test_a_tool_call_on_another_thread_rings_the_bell(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    rings: list[int] = []
+    app.bell = lambda: rings.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(app)
+        tool = {
+            "type": "function",
+            "function": {"name": "lookup", "parameters": {"type": "object"}},
+        }
+        await app.connection.client.beta.assistants.update(app.assistant_id, tools=[tool])
+        first = app.current
+        await type_and_send(pilot, "/sleep 600")
+        await wait_until(lambda: view(app).active, what="run started")
+        await type_and_send(pilot, "/call lookup {}")  # queued behind the sleep
+        await pilot.press("ctrl+n")
+        await wait_until(lambda: app.current != first, what="second thread")
+        await wait_until(lambda: app.unread.get(first) == "requires_action", timeout=30)
+        assert rings == [1]
+        assert "requires action · " in str(app.sidebar.prompt(app.sidebar.row(first), app.clock()))

@@ -379,6 +379,7 @@ class SpoolApp(
             active=bool(view and view.active),
             status=view.run.status if view and view.run else "",
             preview=rec.preview,
+            unread=self.unread.get(rec.id, ""),
         )
 
     def _refresh_sidebar(self) -> None:
@@ -579,6 +580,8 @@ class SpoolApp(
         if thread_id == self.current and not force:
             return
         previous, self.current = self.current, thread_id
+        if self.unread.pop(thread_id, None) is not None:
+            self._update_row(thread_id)  # seen: the unread mark goes
         self.switch_composer(previous, thread_id)  # never touches the text of the same thread
         self.store.set_setting(f"last_thread.{self.profile}", thread_id)
         view = self.workspace.view(thread_id)

@@ -24,6 +24,7 @@ from spool.tui.host import AppHost
 from spool.tui.widgets.composer import Composer
 
 DRAFT_SAVE_DELAY_S = 0.5
+BACKGROUND_ENDS = frozenset({"completed", "failed", "expired", "incomplete", "requires_action"})
 TITLE_MAX = 80
 
 # (binding id, action, description): declared in SpoolApp.BINDINGS, listed in help and palette.
@@ -62,11 +63,15 @@ class SendingMixin(AppHost):
         def connection_lost(self, reason: str) -> None: ...
         def _reload_thread(self, thread_id: str, *, reattach: bool) -> None: ...
         def regenerate(self, view: ThreadView) -> bool: ...
+        def bell(self) -> None: ...
+
+        config: Any
 
     def init_sending(self) -> None:
         """Create the outbox (after the store opened) and show what it kept from last time."""
         self.outbox = Outbox(self.store, self.profile, self.workspace)
         self._delivering: set[str] = set()
+        self.unread: dict[str, str] = {}  # thread -> how its run ended while not shown
         self.lost_threads: set[str] = set()  # threads whose error is "the server went away"
         self._draft_timer: Any = None
         self._draft_thread: str | None = None
@@ -214,11 +219,27 @@ class SendingMixin(AppHost):
         reply = view.last_reply()
         if reply:
             self.store.update_thread(tid, touch=True, preview=" ".join(reply.split())[:120])
+        if tid != self.current:
+            self._finished_unseen(tid, status)
         self._update_row(tid)
         if tid == self.current:
             self._update_status()
         if status != "requires_action":
             self.pump(tid)
+
+    def _finished_unseen(self, thread_id: str, status: str) -> None:
+        """A run ended on a thread that is not shown: mark its row until it is opened, name
+        it in a toast (failures and tool calls say so themselves), ring the bell if wanted."""
+        if status not in BACKGROUND_ENDS:
+            return
+        self.unread[thread_id] = status
+        if status == "completed":
+            rec = self.store.get_thread(thread_id) if self.store is not None else None
+            title = (rec.title if rec else "") or "a thread"
+            self.notify(f"New reply in “{title}”.", timeout=5)
+        bell = getattr(self.config, "bell", "requires_action")
+        if bell == "always" or (bell == "requires_action" and status == "requires_action"):
+            self.bell()
 
     def _report_failure(
         self, thread_id: str, message: str, *, connection_lost: bool = False
@@ -229,7 +250,9 @@ class SendingMixin(AppHost):
         if thread_id == self.current:
             self._set_error(view.error)
         else:
-            self.notify(message, title="Error", severity="error", timeout=8)
+            rec = self.store.get_thread(thread_id) if self.store is not None else None
+            title = (rec.title if rec else "") or "a thread"
+            self.notify(message, title=f"Error in “{title}”", severity="error", timeout=8)
         if connection_lost:
             self.lost_threads.add(thread_id)  # its error is stale once the server is back
             self.connection_lost(message)

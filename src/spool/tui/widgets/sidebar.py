@@ -32,6 +32,8 @@ from spool.tui.timefmt import time_ago
 
 TITLE_WIDTH = 28
 RUN_GLYPH = "●"
+UNREAD_GLYPH = "◆"  # a run ended while the thread was not shown
+UNREAD_WORDS = {"completed": "new reply", "requires_action": "needs output"}
 PAGE = 100  # rows handed to the OptionList at a time (more appear as the cursor gets there)
 MORE_ID = "__more__"
 NO_MATCH_ID = "__no_match__"
@@ -48,6 +50,7 @@ class SidebarRow:
     updated_at: float
     active: bool = False
     status: str = ""
+    unread: str = ""  # how a run ended while the thread was not shown (until it is opened)
     preview: str = ""  # the last reply, one line (matched by the filter, not shown)
 
 
@@ -152,14 +155,19 @@ class Sidebar(Vertical):
         text = Text(no_wrap=True, overflow="ellipsis")
         if row.active:
             text.append(f"{RUN_GLYPH} ", style=self._active_style())
+        elif row.unread:
+            text.append(f"{UNREAD_GLYPH} ", style=self._active_style())
         else:
             text.append("  ")
         text.append(_clip(row.title or "New thread", TITLE_WIDTH), style="bold")
         text.append("\n  ")
+        # the run's state first, so that a narrow sidebar never cuts it
+        state = row.status.replace("_", " ") if row.active and row.status else ""
+        state = state or UNREAD_WORDS.get(row.unread, row.unread.replace("_", " "))
+        if state:
+            text.append(f"{state} · ", style=self._active_style())
         meta = f"{_clip(row.assistant, 16)} · {time_ago(row.updated_at, now)}"
-        if row.active and row.status:
-            meta = _clip(f"{meta} · {row.status.replace('_', ' ')}", TITLE_WIDTH)
-        text.append(meta, style="dim")
+        text.append(_clip(meta, max(8, TITLE_WIDTH - len(state) - 3)), style="dim")
         return text
 
     def set_rows(self, rows: list[SidebarRow]) -> None:
