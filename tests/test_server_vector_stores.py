@@ -328,3 +328,30 @@ def test_indexing_resumes_after_a_crash(start_server, tmp_path):
         assert [h.file_id for h in hits] == [file_id]
         with sqlite3.connect(data_dir / "spool.db") as db:  # no duplicate chunks
             assert db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 1
+
+
+def test_indexing_and_deleting_a_big_file_do_not_stall(start_server) -> None:
+    """Parsing, chunking and the FTS5 writes happen in the indexing thread, in short
+    transactions: reads and writes of other clients keep answering quickly meanwhile."""
+    from server_helpers import StallProbe
+
+    server = start_server()
+    words = " ".join(f"term{i % 5000} filler{i % 17}" for i in range(400_000)).encode()  # ~6 MB
+    with server.client() as client:
+        file = client.files.create(file=("big.txt", words), purpose="assistants")
+        store = client.vector_stores.create()
+        writes: list[float] = []
+        with StallProbe(server) as probe:
+            client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
+            while client.vector_stores.retrieve(store.id).file_counts.in_progress:
+                started = time.perf_counter()
+                client.beta.threads.create()  # a write while the index thread writes
+                writes.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.01)
+        assert client.vector_stores.retrieve(store.id).file_counts.completed == 1
+        assert probe.worst_ms < 150, probe.samples
+        assert max(writes, default=0) < 150, writes
+        assert client.vector_stores.search(store.id, query="term42").data
+        with StallProbe(server) as probe:
+            client.vector_stores.delete(store.id)
+        assert probe.worst_ms < 150, probe.samples

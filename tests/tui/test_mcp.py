@@ -78,6 +78,10 @@ async def test_mcp_tool_approved_once_answers_the_run(isolated_dirs: Path) -> No
         await choose_mcp(pilot)
         assert app.mcp_hub().state("tools") == "running"
         assert "mcp tools (6 tools)" in app.options_summary()
+        app.action_mcp_status()
+        await pilot.pause()
+        status = [n.message for n in app._notifications if n.title == "MCP servers"]
+        assert status == ["tools: running · asks · tools: add, shout, slow, crash, fail, picture"]
         await type_and_send(pilot, '/call add {"a": 2, "b": 3}')
         await wait_until(lambda: isinstance(app.screen, ToolApprovalScreen), what="dialog")
         app.handle_requires_action(view(app))  # the run reported twice: still one question

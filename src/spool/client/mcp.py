@@ -218,7 +218,7 @@ class McpConnection:
                 self._errlog.close()
         if self.log_dir is not None:
             try:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
+                self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 path = self.log_dir / f"mcp-{function_name_for(self.spec.name)}.log"
                 self._errlog = open(path, "w+", encoding="utf-8")  # noqa: SIM115 (kept open)
                 os.chmod(path, 0o600)
@@ -492,6 +492,10 @@ class McpHub:
                 continue
             tools.extend(self._register(server, result))
         return tools, problems
+
+    def tools_of(self, server: str) -> list[McpTool]:
+        """The tools of `server` as last listed (empty before it started)."""
+        return [t for t in self._by_function.values() if t.server == server]
 
     def find(self, function_name: str, servers: Iterable[str] | None = None) -> McpTool | None:
         """The tool a function call names, if one of `servers` (default: any) offers it."""

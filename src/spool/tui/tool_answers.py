@@ -205,7 +205,7 @@ class ToolAnswersMixin(AppHost):
         hub = self.mcp_hub()
         lines = []
         for name, spec in hub.specs.items():
-            tools = [t.function_name for t in hub._by_function.values() if t.server == name]
+            tools = [t.function_name for t in hub.tools_of(name)]
             listed = f" · tools: {', '.join(tools)}" if tools else ""
             asks = "asks" if spec.ask else "no asking"
             lines.append(f"{name}: {hub.state(name)} · {asks}{listed}")

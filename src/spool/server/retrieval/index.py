@@ -1,8 +1,10 @@
 """The search index in SQLite: `chunks` (which file, which position), `chunks_fts` (FTS5 over
 the chunk text, rowid = chunk id, ranked by BM25) and `parsed` (each file's parsed text).
 
-Writers run in the indexing thread on their own connection, in short transactions (a batch of
-`BATCH` chunks each), so the event loop's own writes never wait long for the lock.
+Writes go through the server's one writing connection (the event loop's), in short
+transactions of `BATCH` chunks, with the loop free between them: a second writing connection
+(in the indexing thread) made the loop's own writes wait in SQLite's busy handler for up to
+a second while an index was being written (measured).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from spool.server.retrieval.chunk import Chunk
 
-BATCH = 200
+BATCH = 10  # chunks per write transaction (about a millisecond of the loop each)
 MAX_QUERY_TERMS = 64
 _TERM = re.compile(r"\w+", re.UNICODE)
 
@@ -30,63 +32,58 @@ class Hit:
     raw: float
 
 
-def write_file(
-    conn: sqlite3.Connection, store_id: str, file_id: str, text: str, chunks: list[Chunk]
-) -> list[int]:
-    """Replace a file's chunks and parsed text in a store; returns the new chunk ids."""
-    delete_file(conn, store_id, file_id)
-    ids: list[int] = []
-    for first in range(0, len(chunks), BATCH):
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            for position, c in enumerate(chunks[first : first + BATCH], start=first):
-                cursor = conn.execute(
-                    "INSERT INTO chunks (vector_store_id, file_id, position, tokens) "
-                    "VALUES (?, ?, ?, ?)",
-                    (store_id, file_id, position, c.tokens),
-                )
-                chunk_id = cursor.lastrowid
-                assert chunk_id is not None
-                conn.execute(
-                    "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
-                    (chunk_id, text[c.start : c.end]),
-                )
-                ids.append(chunk_id)
-    with conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO parsed (vector_store_id, file_id, text) VALUES (?, ?, ?)",
-            (store_id, file_id, text),
-        )
-    return ids
-
-
-def delete_file(conn: sqlite3.Connection, store_id: str, file_id: str) -> None:
-    """Remove a file's chunks and parsed text from a store."""
+def write_batch(
+    conn: sqlite3.Connection,
+    store_id: str,
+    file_id: str,
+    text: str,
+    chunks: list[Chunk],
+    first: int,
+) -> int:
+    """Insert chunks[first : first + BATCH] (one short transaction); returns the next index."""
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "DELETE FROM chunks_fts WHERE rowid IN "
-            "(SELECT id FROM chunks WHERE vector_store_id = ? AND file_id = ?)",
-            (store_id, file_id),
-        )
-        conn.execute(
-            "DELETE FROM chunks WHERE vector_store_id = ? AND file_id = ?", (store_id, file_id)
-        )
-        conn.execute(
-            "DELETE FROM parsed WHERE vector_store_id = ? AND file_id = ?", (store_id, file_id)
-        )
+        for position, c in enumerate(chunks[first : first + BATCH], start=first):
+            cursor = conn.execute(
+                "INSERT INTO chunks (vector_store_id, file_id, position, tokens) "
+                "VALUES (?, ?, ?, ?)",
+                (store_id, file_id, position, c.tokens),
+            )
+            conn.execute(
+                "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
+                (cursor.lastrowid, text[c.start : c.end]),
+            )
+    return first + BATCH
 
 
-def delete_store(conn: sqlite3.Connection, store_id: str) -> None:
+def write_parsed(conn: sqlite3.Connection, store_id: str, file_id: str, text: str) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO parsed (vector_store_id, file_id, text) VALUES (?, ?, ?)",
+        (store_id, file_id, text),
+    )
+
+
+def delete_batch(conn: sqlite3.Connection, store_id: str, file_id: str | None) -> bool:
+    """Delete up to 4 × BATCH chunks of a store's file (or of the whole store, with its parsed
+    texts once no chunk is left); False when nothing was left to delete."""
+    where, params = "vector_store_id = ?", (store_id,)
+    if file_id is not None:
+        where, params = where + " AND file_id = ?", (store_id, file_id)
     with conn:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "DELETE FROM chunks_fts WHERE rowid IN "
-            "(SELECT id FROM chunks WHERE vector_store_id = ?)",
-            (store_id,),
-        )
-        conn.execute("DELETE FROM chunks WHERE vector_store_id = ?", (store_id,))
-        conn.execute("DELETE FROM parsed WHERE vector_store_id = ?", (store_id,))
+        ids = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM chunks WHERE {where} LIMIT {BATCH * 4}", params
+            )
+        ]
+        if not ids:
+            conn.execute(f"DELETE FROM parsed WHERE {where}", params)
+            return False
+        marks = ", ".join("?" * len(ids))
+        conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", ids)
+        conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", ids)
+        return True
 
 
 def parsed_text(conn: sqlite3.Connection, store_id: str, file_id: str) -> str | None:

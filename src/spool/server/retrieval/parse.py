@@ -100,6 +100,9 @@ class ParseError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in the indexing process
+        return (ParseError, (self.code, self.message))
+
 
 def extension(filename: str) -> str:
     return Path(filename).suffix.lower().lstrip(".")

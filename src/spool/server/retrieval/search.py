@@ -1,14 +1,18 @@
 """Search: queries → the best chunks of a set of vector stores, scored in [0, 1].
 
-BM25 (SQLite FTS5) always. Its raw score (−bm25, unbounded) maps to [0, 1] by
-`s / (s + BM25_HALF)`: a chunk with raw score `BM25_HALF` scores 0.5. With several queries a
-chunk keeps its best score. Attribute `filters` select the files first; `score_threshold`
+BM25 (SQLite FTS5) always. A chunk's score in [0, 1] is the mean of two parts: its raw BM25
+score (−bm25, unbounded) mapped by `s / (s + BM25_HALF)` (raw `BM25_HALF` gives 0.5), and the
+share of the query's words it contains (a word matches a chunk word with the same first five
+letters, like the porter stemmer would). The second part keeps a chunk that has every query
+word above 0 when BM25 alone says ~0 (a word in every chunk of a small store has no IDF).
+With several queries a chunk keeps its best score. Attribute `filters` select the files first; `score_threshold`
 drops weaker chunks. Runs in a worker thread with a read-only connection.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,15 @@ from typing import Any
 from spool.server.retrieval import filters, index
 
 BM25_HALF = 5.0
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def coverage(query_terms: list[str], text: str) -> float:
+    """The share of query terms found in a text (stem-like prefix match)."""
+    if not query_terms:
+        return 0.0
+    words = {w[:5] for w in _WORD.findall(text.lower())}
+    return sum(1 for t in query_terms if t[:5] in words) / len(query_terms)
 
 
 @dataclass(slots=True)
@@ -62,8 +75,10 @@ def search(
             return []
     best: dict[int, Result] = {}
     for query in queries:
-        for hit in index.bm25(conn, store_ids, allowed, query, max_results):
-            score = hit.raw / (hit.raw + BM25_HALF) if hit.raw > 0 else 0.0
+        terms = list(dict.fromkeys(t.lower() for t in _WORD.findall(query)))
+        for hit in index.bm25(conn, store_ids, allowed, query, max_results * 2):
+            bm25 = hit.raw / (hit.raw + BM25_HALF) if hit.raw > 0 else 0.0
+            score = (bm25 + coverage(terms, hit.text)) / 2
             known = best.get(hit.chunk_id)
             if known is None or score > known.score:
                 best[hit.chunk_id] = Result(
