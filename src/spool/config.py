@@ -116,6 +116,9 @@ class UnknownProfile(ValueError):
         self.known = known
 
 
+BELL_CHOICES = ("requires_action", "always", "never")
+
+
 @dataclass(slots=True)
 class Config:
     """The parsed config file, with defaults and the list of problems found in it."""
@@ -125,6 +128,8 @@ class Config:
     profiles: dict[str, Profile] = field(default_factory=dict)
     keymap: dict[str, str] = field(default_factory=dict)
     theme: str | None = None
+    bell: str = "requires_action"  # when a run ends on another thread: always | never
+    sidebar_width: int = 34  # columns of the thread list
     mcp: dict[str, McpServerSpec] = field(default_factory=dict)
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     path: Path | None = None
@@ -288,6 +293,16 @@ def load_config(path: Path | None = None) -> Config:
     theme = raw.get("theme")
     if isinstance(theme, str):
         config.theme = theme
+    bell = raw.get("bell", config.bell)
+    if bell in BELL_CHOICES:
+        config.bell = bell
+    else:
+        config.problems.append(f"bell must be one of {', '.join(BELL_CHOICES)} (got {bell!r})")
+    width = raw.get("sidebar_width", config.sidebar_width)
+    if isinstance(width, int) and not isinstance(width, bool) and 16 <= width <= 80:
+        config.sidebar_width = width
+    else:
+        config.problems.append(f"sidebar_width must be a number of columns, 16–80 (got {width!r})")
     if "mcp" in raw:
         config.mcp = _parse_mcp(raw["mcp"], config.problems)
     tools = raw.get("tools", {})

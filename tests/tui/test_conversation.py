@@ -302,3 +302,26 @@ async def test_a_tool_call_on_another_thread_rings_the_bell(isolated_dirs: Path)
         await wait_until(lambda: app.unread.get(first) == "requires_action", timeout=30)
         assert rings == [1]
         assert "requires action · " in str(app.sidebar.prompt(app.sidebar.row(first), app.clock()))
+
+
+def test_bell_and_sidebar_width_come_from_the_config(tmp_path: Path) -> None:
+    from spool.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('bell = "always"\nsidebar_width = 40\n')
+    config = load_config(path)
+    assert (config.bell, config.sidebar_width, config.problems) == ("always", 40, [])
+    path.write_text('bell = "loud"\nsidebar_width = 5\n')
+    config = load_config(path)
+    assert (config.bell, config.sidebar_width) == ("requires_action", 34)
+    assert len(config.problems) == 2 and "bell must be one of" in config.problems[0]
+
+
+async def test_sidebar_width_is_applied(isolated_dirs: Path) -> None:
+    from spool.config import Config, Profile
+
+    config = Config(profiles={"local": Profile("local")}, sidebar_width=44)
+    app = make_app(isolated_dirs / "data", config=config, connect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.sidebar.outer_size.width == 44

@@ -260,6 +260,7 @@ class SpoolApp(
         if self.current is None:  # first launch: what was typed before any thread existed
             self.composer.show_draft(self.store.get_draft(NEW_THREAD))
         self._update_status()
+        self.sidebar.styles.width = self.config.sidebar_width
         self._place_sidebar()
         self.composer.focus()
         self.run_worker(self._ui_loop(), group="ui", exit_on_error=False)

@@ -237,7 +237,7 @@ class SendingMixin(AppHost):
             rec = self.store.get_thread(thread_id) if self.store is not None else None
             title = (rec.title if rec else "") or "a thread"
             self.notify(f"New reply in “{title}”.", timeout=5)
-        bell = getattr(self.config, "bell", "requires_action")
+        bell = self.config.bell
         if bell == "always" or (bell == "requires_action" and status == "requires_action"):
             self.bell()
 
