@@ -22,5 +22,20 @@ def test_code_blocks_and_lists_are_unchanged() -> None:
     lines = render("- one\n- two\n\n```python\nx = 1\n    y = 2\n```")
     shown = [line for line in lines if line.strip()]
     assert "• one" in shown[0] and "• two" in shown[1]
-    assert shown[2].strip() == "x = 1"
-    assert shown[3] == shown[2].replace("x = 1", "    y = 2")  # indentation kept
+    assert shown[2] == "python"  # the language label
+    assert shown[3].strip() == "x = 1"
+    assert shown[4] == shown[3].replace("x = 1", "    y = 2")  # indentation kept
+
+
+def test_code_blocks_say_their_language() -> None:
+    lines = [line for line in render("```python\nx = 1\n```") if line.strip()]
+    assert lines[0] == "python" and lines[1].strip() == "x = 1"
+    assert [line for line in render("```\nplain\n```") if line.strip()] == [" plain"]
+
+
+def test_code_colours_follow_the_theme() -> None:
+    from spool.tui.chat_markdown import code_theme_for
+
+    assert code_theme_for("spool-light", dark=False) == "friendly"
+    assert code_theme_for("spool-dark", dark=True) == "monokai"
+    assert code_theme_for("spool-high-contrast", dark=True) == "native"

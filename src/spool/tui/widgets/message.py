@@ -120,9 +120,21 @@ class MarkdownChunk(Static):
 
         self.source = source
         body: RenderableType = (
-            RichMarkdown(source, code_theme=CODE_THEME, hyperlinks=False) if source.strip() else ""
+            RichMarkdown(source, code_theme=self._code_theme(), hyperlinks=False)
+            if source.strip()
+            else ""
         )
         self.update(Group(self.header, body) if self.header is not None else body)
+
+    def _code_theme(self) -> str:
+        """Syntax colours for the app's theme (light, dark or high contrast)."""
+        from spool.tui.chat_markdown import code_theme_for
+
+        try:
+            theme = self.app.current_theme
+        except Exception:  # not attached yet
+            return CODE_THEME
+        return code_theme_for(theme.name, theme.dark)
 
     def set_source(self, source: str) -> None:
         """Show new Markdown."""
@@ -314,6 +326,9 @@ class MessageView(Vertical):
             body._set(body.source)
         elif isinstance(body, Static) and self.item.role == "user":
             body.update(self._user_text())
+        for chunk in self.query(MarkdownChunk):  # code colours follow the theme
+            if chunk is not body:
+                chunk._set(chunk.source)
         for who in self.query(".who"):
             if isinstance(who, Static):
                 who.update(self._who())
