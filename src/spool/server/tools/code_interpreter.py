@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger("spool.server")
 
 LINK_PREFIX = "sandbox:/mnt/data/"
 MAX_INPUT_FILES = 20
+STREAM_LIMIT = 64 * 1024  # arguments streamed as input deltas up to this many characters
 _manager: SandboxManager | None = None
 
 
@@ -64,48 +66,80 @@ async def shutdown() -> None:
         await _manager.shutdown()
 
 
+_CODE_KEY = re.compile(r'"code"\s*:\s*"')
+_SPECIAL = re.compile(r'[\\"]')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class CodeStream:
+    """Decodes the `code` string of growing JSON arguments (`{"code": "…`) incrementally: each
+    `feed` scans only what is new, and an escape cut in the middle (or half of a surrogate
+    pair) waits for the next fragment."""
+
+    def __init__(self) -> None:
+        self.pos = -1  # where decoding resumes in the arguments (-1: the key not found yet)
+        self.done = False
+
+    def feed(self, raw: str) -> str:
+        """The code text that `raw` adds to what earlier feeds returned."""
+        if self.done:
+            return ""
+        if self.pos < 0:
+            key = _CODE_KEY.search(raw)
+            if key is None:
+                return ""
+            self.pos = key.end()
+        out: list[str] = []
+        pos = self.pos
+        while True:
+            special = _SPECIAL.search(raw, pos)
+            if special is None:
+                out.append(raw[pos:])
+                pos = len(raw)
+                break
+            out.append(raw[pos : special.start()])
+            pos = special.start()
+            if raw[pos] == '"':
+                self.done = True
+                break
+            decoded, used = _escape(raw, pos)
+            if used == 0:
+                break  # incomplete: wait for more
+            out.append(decoded)
+            pos += used
+        self.pos = pos
+        return "".join(out)
+
+
+def _escape(raw: str, pos: int) -> tuple[str, int]:
+    """The escape at `raw[pos]` (a backslash): (text, characters used), or ("", 0) if cut."""
+    if pos + 1 >= len(raw):
+        return "", 0
+    kind = raw[pos + 1]
+    if kind != "u":
+        return _ESCAPES.get(kind, kind), 2
+    if pos + 6 > len(raw):
+        return "", 0
+    try:
+        unit = int(raw[pos + 2 : pos + 6], 16)
+    except ValueError:
+        return raw[pos : pos + 6], 6
+    if 0xD800 <= unit <= 0xDBFF:
+        if pos + 12 > len(raw):
+            return "", 0
+        if raw[pos + 6 : pos + 8] == "\\u":
+            try:
+                low = int(raw[pos + 8 : pos + 12], 16)
+            except ValueError:
+                low = 0
+            if 0xDC00 <= low <= 0xDFFF:
+                return chr(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)), 12
+    return chr(unit), 6
+
+
 def partial_code(raw: str) -> str:
     """The `code` string decoded from a (possibly unfinished) JSON object like `{"code": "…`."""
-    key = raw.find('"code"')
-    if key < 0:
-        return ""
-    colon = raw.find(":", key + 6)
-    quote = raw.find('"', colon + 1) if colon >= 0 else -1
-    if quote < 0 or raw[colon + 1 : quote].strip():
-        return ""
-    i = quote + 1
-    end = i
-    while end < len(raw):
-        ch = raw[end]
-        if ch == "\\":
-            end += 2
-            continue
-        if ch == '"':
-            break
-        end += 1
-    body = raw[i : min(end, len(raw))]
-    # an escape cut in the middle (or half of a surrogate pair) waits for the next fragment
-    for cut in range(min(len(body), 12), 0, -1):
-        tail = body[-cut:]
-        if tail.startswith("\\") and _incomplete_escape(tail):
-            body = body[:-cut]
-            break
-    try:
-        return json.loads(f'"{body}"')
-    except ValueError:
-        return ""
-
-
-def _incomplete_escape(tail: str) -> bool:
-    if tail == "\\":
-        return True
-    if tail.startswith("\\u"):
-        hexpart = tail[2:6]
-        if len(hexpart) < 4:
-            return True
-        if len(tail) == 6 and 0xD800 <= int(hexpart, 16) <= 0xDBFF:
-            return True  # a high surrogate: its pair is still to come
-    return False
+    return CodeStream().feed(raw)
 
 
 def code_of(arguments: str) -> str:
@@ -199,12 +233,27 @@ class CodeInterpreterTool:
     def initial(self, config: dict[str, Any]) -> dict[str, Any]:
         return {"input": "", "outputs": []}
 
+    def __init__(self) -> None:
+        # the decoder of each call being streamed, by (length, last characters) of what it
+        # has seen: each fragment costs only its own characters; beyond STREAM_LIMIT the input
+        # is not streamed (the step's final `input` still has all of it)
+        self._streams: dict[tuple[int, str], CodeStream] = {}
+
     def arguments_delta(self, fragment: str, so_far: str) -> dict[str, Any] | None:
-        before = partial_code(so_far[: len(so_far) - len(fragment)])
-        now = partial_code(so_far)
-        if len(now) <= len(before) or not now.startswith(before):
+        prefix_len = len(so_far) - len(fragment)
+        key = (prefix_len, so_far[max(prefix_len - 16, 0) : prefix_len])
+        stream = self._streams.pop(key, None)
+        if so_far and len(so_far) > STREAM_LIMIT:
             return None
-        return {"input": now[len(before) :]}
+        if stream is None:
+            stream = CodeStream()
+            stream.feed(so_far[:prefix_len])
+        text = stream.feed(so_far)
+        if not stream.done:
+            self._streams[(len(so_far), so_far[-16:])] = stream
+            while len(self._streams) > 64:  # calls that ended without their closing quote
+                self._streams.pop(next(iter(self._streams)))
+        return {"input": text} if text else None
 
     def public(self, body: dict[str, Any], include: frozenset[str]) -> dict[str, Any]:
         return body
