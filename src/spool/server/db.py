@@ -376,9 +376,12 @@ class Database:
         row = self.conn.execute(
             f"SELECT {select} FROM {table} WHERE id = ?{match}", (object_id, *where.values())
         )
-        found = row.fetchone() or self.conn.execute(
-            f"SELECT {select} FROM {table} WHERE id = ?", (object_id,)
-        ).fetchone()
+        found = (
+            row.fetchone()
+            or self.conn.execute(
+                f"SELECT {select} FROM {table} WHERE id = ?", (object_id,)
+            ).fetchone()
+        )
         if found is None:
             if any(c not in ("thread_id", "run_id") for c in cols):
                 return None
