@@ -325,3 +325,19 @@ async def test_sidebar_width_is_applied(isolated_dirs: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.sidebar.outer_size.width == 44
+
+
+async def test_offline_says_when_it_retries_and_f5_retries_now(isolated_dirs: Path) -> None:
+    from spool.config import Config, Profile
+
+    config = Config(
+        profiles={"local": Profile("local"), "far": Profile("far", "http://127.0.0.1:9/v1")}
+    )
+    app = make_app(isolated_dirs / "data", config=config, profile="far")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(lambda: app.connection_state.startswith("offline"), timeout=30)
+        assert "(f5 now)" in str(app.status_bar.render_info())
+        first_delay = app._reconnect_delay
+        await pilot.press("f5")
+        await wait_until(lambda: app._reconnect_delay > first_delay, what="retried at once")
+        assert app.connection_state.startswith("offline")

@@ -485,7 +485,9 @@ class SpoolApp(
     def _connect_failed(self, reason: str) -> None:
         delay = self._reconnect_delay
         self._reconnect_delay = min(RECONNECT_MAX_S, delay * 2)
-        self.connection_state = f"offline: retrying in {delay:.0f} s"
+        self.connection_state = (
+            f"offline: retrying in {delay:.0f} s ({self._keys_for('spool.retry')} now)"
+        )
         self._set_error(f"Cannot connect: {reason}", toast=not self._said_offline)
         self._said_offline = True
         self._reconnect_timer = self.set_timer(delay, self._retry_connect)

@@ -64,6 +64,7 @@ class SendingMixin(AppHost):
         def _reload_thread(self, thread_id: str, *, reattach: bool) -> None: ...
         def regenerate(self, view: ThreadView) -> bool: ...
         def bell(self) -> None: ...
+        def action_reconnect(self) -> None: ...
 
         config: Any
 
@@ -271,8 +272,10 @@ class SendingMixin(AppHost):
     def action_retry(self) -> None:
         """Send the unsent messages now; else run again on the last message (no re-post):
         after a failed run, or replacing its answer (regenerate)."""
-        if self.current is None or self.driver is None:
-            self.notify("Not connected: queued messages are sent when it is.", severity="warning")
+        if self.driver is None:
+            self.action_reconnect()  # offline: try the server again now
+            return
+        if self.current is None:
             return
         view = self.workspace.view(self.current)
         if view.active:
