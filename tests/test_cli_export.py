@@ -89,7 +89,10 @@ def test_export_markdown(remote: Path, conversation: dict[str, Any]) -> None:
     md = result.stdout
     assert md.startswith("# hello export\n")
     assert f"`{conversation['thread_id']}`" in md
-    assert md.count("## User · ") == 3 and md.count("## Assistant · ") == 2
+    # turns carry the assistant's real name; the tool call is inside its turn
+    assert md.count("## User · ") == 3 and md.count("## Exporter · ") == 2
+    call_at = md.index("**Tool call** `add`")
+    assert md.rindex("## ", 0, call_at) == md.rindex("## Exporter · ", 0, call_at)
     # order: question, reply, call (arguments, output), its reply, the failure
     positions = [
         md.index("hello export\nmore"),
@@ -230,3 +233,12 @@ def test_unknown_profile(remote: Path) -> None:
     result = spool("threads", "add", "thread_x", "--profile", "nope")
     assert result.returncode == 2
     assert "unknown profile 'nope'" in result.stderr
+
+
+def test_headings_inside_messages_cannot_pass_for_turns() -> None:
+    from spool.client.export import demote_headings
+
+    text = "## Plan\n\n# Big\n```md\n## kept in code\n```\n###### deepest"
+    assert demote_headings(text) == (
+        "#### Plan\n\n### Big\n```md\n## kept in code\n```\n###### deepest"
+    )

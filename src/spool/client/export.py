@@ -5,8 +5,10 @@ oldest first), its runs and their steps, and returns the text:
 
 * `json`: `{"thread": {...}, "messages": [...], "runs": [...]}`, the API objects as dicts
   (`model_dump(mode="json")`); each run dict carries an extra `"steps"` list with its run steps.
-* `md`: a title, every message with its role and time, the function calls of each run as fenced
-  JSON (arguments and output) where they happened, and a line for runs that did not complete.
+* `md`: a title, every turn under a level-2 heading with its author (`User`, or the assistant's
+  name) and time, the function calls of each run as fenced JSON (arguments and output) inside
+  the assistant's turn where they happened, and a line for runs that did not complete. Headings
+  inside messages are moved down two levels, so they cannot be mistaken for turns.
 
 No Textual here; `client` is an `openai.AsyncOpenAI` (or anything with the same `beta.threads`).
 """
@@ -33,6 +35,7 @@ class ThreadDump:
     messages: list[Any] = field(default_factory=list)
     runs: list[Any] = field(default_factory=list)
     steps: dict[str, list[Any]] = field(default_factory=dict)  # run id -> its steps
+    assistants: dict[str, str] = field(default_factory=dict)  # assistant id -> name
 
 
 def message_text(message: Any) -> str:
@@ -76,6 +79,15 @@ async def fetch_thread(client: Any, thread_id: str, *, steps: bool = True) -> Th
                     run.id, thread_id=thread_id, order="asc", limit=PAGE_LIMIT
                 )
             ]
+    ids = {m.assistant_id for m in dump.messages if getattr(m, "assistant_id", None)}
+    ids |= {r.assistant_id for r in dump.runs if getattr(r, "assistant_id", None)}
+    for assistant_id in sorted(ids):
+        try:
+            assistant = await client.beta.assistants.retrieve(assistant_id)
+        except Exception:  # deleted since, or not ours to see: keep the generic name
+            continue
+        if assistant.name:
+            dump.assistants[assistant_id] = assistant.name
     return dump
 
 
@@ -216,15 +228,53 @@ def to_markdown(dump: ThreadDump, *, title: str | None = None) -> str:
         out.append(f"- Created: {created}")
     out.append(f"- Messages: {len(messages)}")
     out.append("")
-    out.extend(block + "\n" for block in head)
-    for i, message in enumerate(messages):
-        out.extend(block + "\n" for block in before.get(i, []))
-        role = "User" if message.role == "user" else "Assistant"
-        when = format_time(message.created_at)
-        out.append(f"## {role}" + (f" · {when}" if when else ""))
+    run_assistant = {r.id: r.assistant_id for r in dump.runs}
+
+    def assistant_name(assistant_id: str | None) -> str:
+        return dump.assistants.get(assistant_id or "", "") or "Assistant"
+
+    def turn(heading: str, when: str = "") -> None:
+        out.append(f"## {heading}" + (f" · {when}" if when else ""))
         out.append("")
-        text = message_text(message).strip("\n")
+
+    if head:
+        turn(assistant_name(dump.runs[0].assistant_id if dump.runs else None))
+        out.extend(block + "\n" for block in head)
+    for i, message in enumerate(messages):
+        when = format_time(message.created_at)
+        if message.role == "user":
+            calls = before.get(i, [])
+            if calls:  # tool calls of a run that wrote no message before this one
+                turn(assistant_name(None))
+                out.extend(block + "\n" for block in calls)
+            turn("User", when)
+        else:
+            who = message.assistant_id or run_assistant.get(message.run_id or "")
+            turn(assistant_name(who), when)
+            out.extend(block + "\n" for block in before.get(i, []))  # its calls, first
+        text = demote_headings(message_text(message).strip("\n"))
         out.append(text if text else "*(empty)*")
         out.append("")
         out.extend(block + "\n" for block in after.get(i, []))
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+_HEADING = re.compile(r"^(#{1,6})(\s)")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+
+
+def demote_headings(text: str) -> str:
+    """Markdown headings in `text` moved down two levels (outside code fences), so that a
+    message's own `## Title` cannot pass for a turn of the transcript."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in text.split("\n"):
+        opened = _FENCE.match(line)
+        if fence is None and opened:
+            fence = opened.group(1)[0] * len(opened.group(1))
+        elif fence is not None and line.strip().startswith(fence):
+            fence = None
+        elif fence is None:
+            line = _HEADING.sub(lambda m: ("#" * min(6, len(m.group(1)) + 2)) + m.group(2), line)
+        out.append(line)
+    return "\n".join(out)
