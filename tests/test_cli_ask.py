@@ -394,3 +394,43 @@ def test_running_embedded_server_is_reused(no_leaks: Path) -> None:
         assert _processes_using(no_leaks) == [pid]
     finally:
         embedded.stop()
+
+
+def test_tty_renders_markdown_and_pipes_stay_plain(remote: Remote) -> None:
+    question = "**bold** and `code`"
+    piped = remote.ask(question)
+    assert piped.stdout == f"You said: {question}\n"  # plain text when piped
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spool", "ask", "--profile", "test", "--model", "echo", question],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"},
+    )
+    os.close(slave)
+    try:
+        out = _read_pty(master, proc).decode()
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, out
+    assert "**bold**" not in out and "`code`" not in out  # rendered, not raw
+    assert "bold" in out and "code" in out and "\x1b[1m" in out
+
+
+def test_the_demo_model_is_named_once(start_server: Any, isolated_dirs: Path, monkeypatch) -> None:
+    server = start_server(config_toml='[models.smollm2]\nalias = "echo"\n')
+    config_dir = isolated_dirs / "config"
+    (config_dir / "config.toml").write_text(
+        f'[profiles.test]\nbase_url = "{server.base_url}"\napi_key_env = "{KEY_ENV}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(KEY_ENV, server.api_key)
+    first = spool("ask", "--profile", "test", "--model", "smollm2", "hi")
+    assert first.returncode == 0, first.stderr
+    assert "SmolLM2-135M, is a tiny offline demo" in first.stderr
+    again = spool("ask", "--profile", "test", "--model", "smollm2", "hi again")
+    assert again.returncode == 0 and "tiny offline demo" not in again.stderr

@@ -119,6 +119,13 @@ def preview_of(text: str) -> str:
 
 
 # --- output -----------------------------------------------------------------------------------
+DEMO_MODEL = "smollm2"
+DEMO_MODEL_NOTE = (
+    "note: the default model, SmolLM2-135M, is a tiny offline demo; for real answers point "
+    "spool at your own model ([models] in the config file: `spool locate config`; README: Models)"
+)
+
+
 def _use_color(stream: TextIO) -> bool:
     try:
         return stream.isatty() and not os.environ.get("NO_COLOR")
@@ -175,6 +182,55 @@ class ReplyPrinter:
         return "\n\n".join(t for t in self.shown.values() if t)
 
 
+class MarkdownPrinter(ReplyPrinter):
+    """On a terminal: the reply rendered as Markdown, block by block as each one finishes
+    (a paragraph, a list, a code block); the last block when the message ends."""
+
+    def __init__(self, out: TextIO, display: Callable[[str], str] | None = None) -> None:
+        super().__init__(out, display)
+        from rich.console import Console
+
+        self.console = Console(file=out, force_terminal=True, soft_wrap=False)
+        self.pending = ""  # shown text not rendered yet (the unfinished last block)
+        self.rendered_any = False
+
+    def write(self, message_id: str, text: str) -> None:
+        if not text:
+            return
+        if message_id != self.current:
+            self._flush_all()
+            self.current = message_id
+        self.shown[message_id] = self.shown.get(message_id, "") + text
+        self.pending += self.display(text)
+        from spool.markdown_blocks import finished_prefix_length
+
+        cut = finished_prefix_length(self.pending)
+        if cut:
+            self._render(self.pending[:cut])
+            self.pending = self.pending[cut:]
+
+    def _render(self, markdown: str) -> None:
+        from rich.markdown import Markdown
+
+        if markdown.strip():
+            self.console.print(Markdown(markdown, hyperlinks=False))
+            self.out.flush()
+            self.rendered_any = True
+            self.tail = "\n"
+
+    def _flush_all(self) -> None:
+        pending, self.pending = self.pending, ""
+        self._render(pending)
+
+    def finish(self) -> None:
+        self._flush_all()
+
+
+def reply_printer(out: TextIO, display: Callable[[str], str] | None = None) -> ReplyPrinter:
+    """Markdown on a terminal (unless NO_COLOR), plain text when piped."""
+    return MarkdownPrinter(out, display) if _use_color(out) else ReplyPrinter(out, display)
+
+
 # --- spool ask --------------------------------------------------------------------------------
 @dataclass
 class AskRequest:
@@ -228,7 +284,7 @@ class Asker:
         from spool.client.files import Footnotes
 
         self.footnotes = Footnotes()
-        self.printer = ReplyPrinter(self.out, self.footnotes.show)
+        self.printer = reply_printer(self.out, self.footnotes.show)
         try:
             try:
                 self.client = await self.connection.connect()
@@ -347,6 +403,10 @@ class Asker:
                     fields["preview"] = preview
                 store.update_thread(self.thread_id, touch=True, **fields)
             store.set_setting(_setting_key("last_thread", req.profile), self.thread_id)
+            model = req.model or (self.assistant.model if self.assistant is not None else "")
+            if model == DEMO_MODEL and not store.get_setting("demo_model_note"):
+                store.set_setting("demo_model_note", True)  # said once per data dir
+                self.warn(DEMO_MODEL_NOTE)
             if self.assistant is not None:
                 a = self.assistant
                 store.put_assistant(

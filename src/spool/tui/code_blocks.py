@@ -24,7 +24,7 @@ class CodeBlock:
 
 def find_code_blocks(markdown: str) -> list[CodeBlock]:
     """Every code block of `markdown`, in order (nested ones included)."""
-    from spool.tui.widgets.message import _parser
+    from spool.markdown_blocks import _parser
 
     blocks: list[CodeBlock] = []
     for token in _parser().parse(markdown):

@@ -16,7 +16,6 @@ block, not by the size of the reply.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -30,6 +29,7 @@ from textual.reactive import Reactive
 from textual.widgets import Static
 
 from spool.client.view_model import MessageItem
+from spool.markdown_blocks import finished_prefix_length
 
 # A non-scrolling widget's virtual size changes with its size, right after a reflow; Textual's
 # default `virtual_size` reactive then asks for a second, useless reflow. The widgets below never
@@ -42,41 +42,8 @@ MERGE_CHARS = 2000
 
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
 
     from spool.tui.code_blocks import CodeBlock
-
-
-@lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
-    from markdown_it import MarkdownIt  # imported on first use: not needed for the first frame
-
-    return MarkdownIt("gfm-like")
-
-
-def finished_prefix_length(text: str) -> int:
-    """Length of the prefix of `text` made of finished top-level Markdown blocks.
-
-    Every top-level block but the last is finished: later text can only extend the last one.
-    """
-    if "\n" not in text:
-        return 0
-    tokens = _parser().parse(text)
-    starts = [
-        t.map[0] for t in tokens if t.level == 0 and t.map is not None and t.nesting in (0, 1)
-    ]
-    if len(starts) < 2:
-        return 0
-    last_start = starts[-1]
-    if last_start == 0:
-        return 0
-    offset = 0
-    for _ in range(last_start):
-        nl = text.find("\n", offset)
-        if nl < 0:
-            return 0
-        offset = nl + 1
-    return offset
 
 
 def warm_up() -> None:
