@@ -28,7 +28,9 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 92; height: auto; max-height: 100%; padding: 1 2; border: thick $primary; background: $surface;
+        width: 100%; max-width: 140; height: auto; max-height: 100%;
+        padding: 1 2; border: thick $primary; background: $surface;
+        border-title-align: left; border-subtitle-align: right;
     }
     HelpScreen Static { margin: 0 0 1 0; }
     HelpScreen .h { margin: 0; }
@@ -44,9 +46,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=True, header_style="bold", expand=True)
-        table.add_column("Key", style="bold cyan", no_wrap=True)
-        table.add_column("Action")
-        table.add_column("Binding id (keymap)", style="dim", no_wrap=True)
+        table.add_column("Key", style="bold cyan", ratio=3)
+        table.add_column("Action", ratio=4)
+        table.add_column("Binding id (keymap)", style="dim", ratio=3, overflow="fold")
         for k in self.keys:
             table.add_row(k.keys, k.action, k.binding_id)
         where = Table(box=None, show_header=False, expand=True)
@@ -54,7 +56,9 @@ class HelpScreen(ModalScreen[None]):
         where.add_column()
         for name, path in self.paths.items():
             where.add_row(name, path)
-        with VerticalScroll():
+        with VerticalScroll() as box:
+            box.border_title = "spool help"
+            box.border_subtitle = "escape, q or F1 closes · ↑↓ PgUp PgDn scroll"
             yield Static(Text("spool: keys", style="bold underline"), classes="h")
             yield Static(table)
             yield Static(Text("Where things live", style="bold underline"), classes="h")
