@@ -130,6 +130,7 @@ class Config:
     theme: str | None = None
     bell: str = "requires_action"  # when a run ends on another thread: always | never
     sidebar_width: int = 34  # columns of the thread list
+    footer: bool = True  # the line of main keys at the bottom
     mcp: dict[str, McpServerSpec] = field(default_factory=dict)
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     path: Path | None = None
@@ -298,6 +299,11 @@ def load_config(path: Path | None = None) -> Config:
         config.bell = bell
     else:
         config.problems.append(f"bell must be one of {', '.join(BELL_CHOICES)} (got {bell!r})")
+    footer = raw.get("footer", config.footer)
+    if isinstance(footer, bool):
+        config.footer = footer
+    else:
+        config.problems.append(f"footer must be true or false (got {footer!r})")
     width = raw.get("sidebar_width", config.sidebar_width)
     if isinstance(width, int) and not isinstance(width, bool) and 16 <= width <= 80:
         config.sidebar_width = width

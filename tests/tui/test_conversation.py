@@ -341,3 +341,25 @@ async def test_offline_says_when_it_retries_and_f5_retries_now(isolated_dirs: Pa
         await pilot.press("f5")
         await wait_until(lambda: app._reconnect_delay > first_delay, what="retried at once")
         assert app.connection_state.startswith("offline")
+
+
+async def test_the_key_footer_shows_the_main_keys_and_hides(isolated_dirs: Path) -> None:
+    from spool.config import Config, Profile
+    from spool.tui.widgets.key_footer import KeyFooter
+
+    config = Config(profiles={"local": Profile("local")}, keymap={"spool.new_thread": "ctrl+t"})
+    app = make_app(isolated_dirs / "data", connect=False, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.query_one("#footer", KeyFooter)
+        shown = str(footer.render_keys())
+        assert "ctrl+t new" in shown and "f1 help" in shown  # remapped keys are shown
+        assert footer.display
+        await pilot.press("f10")
+        assert not footer.display
+    quiet = make_app(
+        isolated_dirs / "data",
+        connect=False,
+        config=Config(profiles={"local": Profile("local")}, footer=False),
+    )
+    async with quiet.run_test(size=SIZE):
+        assert not quiet.query_one("#footer", KeyFooter).display

@@ -41,6 +41,7 @@ from spool.tui.sending import SENDING_ACTIONS, SendingMixin, title_from
 from spool.tui.themes import semantic_defaults
 from spool.tui.theming import register_spool_themes, report_theme_problems
 from spool.tui.widgets.composer import Composer
+from spool.tui.widgets.key_footer import KeyFooter
 from spool.tui.widgets.message import MessageView, warm_up
 from spool.tui.widgets.sidebar import Sidebar, SidebarRow
 from spool.tui.widgets.status_bar import StatusBar, StatusInfo
@@ -68,6 +69,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.next_thread", "next_thread", "Next thread"),
     ("spool.filter", "filter_threads", "Filter threads"),
     ("spool.toggle_sidebar", "toggle_sidebar", "Hide / show the thread list"),
+    ("spool.toggle_footer", "toggle_footer", "Hide / show the key footer"),
     *SEARCH_ACTIONS,  # search messages (spool.tui.search_actions)
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
@@ -131,6 +133,7 @@ class SpoolApp(
         Binding("f1", "help", "Help", id="spool.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="spool.palette", priority=True),
         Binding("ctrl+l", "focus_composer", "Composer", id="spool.focus_composer", show=False),
+        Binding("f10", "toggle_footer", "Footer", id="spool.toggle_footer"),
         Binding("ctrl+q", "quit", "Quit", id="spool.quit", priority=True),
     ]
 
@@ -208,7 +211,11 @@ class SpoolApp(
             yield Transcript(id="transcript")
             self._composer = Composer(id="composer", cursor_blink=self.cursor_blink)
             yield self._composer
-        yield StatusBar(self.clock, id="status")
+        with Vertical(id="bottom"):  # the status line, and the key footer under it
+            yield StatusBar(self.clock, id="status")
+            footer = KeyFooter(self._keys_for, id="footer")
+            footer.display = self.config.footer
+            yield footer
 
     @property
     def sidebar(self) -> Sidebar:
@@ -702,6 +709,11 @@ class SpoolApp(
     def action_filter_threads(self) -> None:
         """Focus the filter box."""
         self.sidebar.focus_filter()
+
+    def action_toggle_footer(self) -> None:
+        """Hide or show the line of main keys at the bottom."""
+        footer = self.query_one("#footer", KeyFooter)
+        footer.display = not footer.display
 
     def action_toggle_sidebar(self) -> None:
         """Hide or show the thread list (it hides itself in terminals under 90 columns)."""
