@@ -363,3 +363,20 @@ async def test_the_key_footer_shows_the_main_keys_and_hides(isolated_dirs: Path)
     )
     async with quiet.run_test(size=SIZE):
         assert not quiet.query_one("#footer", KeyFooter).display
+
+
+async def test_a_runs_duration_survives_a_reload(isolated_dirs: Path) -> None:
+    data = isolated_dirs / "data"
+    app = make_app(data)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "/sleep 1200")
+        assert await run_ended(app) == "completed"
+        await pilot.press("ctrl+q")
+    again = make_app(data)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(again)
+        run = view(again).run
+        assert run is not None and run.status == "completed"
+        assert 1.0 <= run.elapsed(again.clock()) <= 3.0  # the server's times, not 0.0 s
+        assert "0.0s" not in str(again.status_bar.render_info())

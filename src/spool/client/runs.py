@@ -212,6 +212,19 @@ class RunDriver:
             assistant_id=run.assistant_id,
             started_at=self.clock() if started else None,
         )
+        if not started:
+            # a run seen after the fact (a reload): its times are the server's, as in the
+            # run inspector, so the duration survives reloads
+            state.started_at = float(run.started_at or run.created_at or 0) or None
+            end = next(
+                (
+                    getattr(run, f"{how}_at", None)
+                    for how in ("completed", "failed", "cancelled", "expired")
+                    if getattr(run, f"{how}_at", None)
+                ),
+                None,
+            )
+            state.ended_at = float(end) if end else None
         self._apply_run(state, run)
         return state
 
