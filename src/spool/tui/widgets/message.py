@@ -42,7 +42,6 @@ MERGE_CHARS = 2000
 
 
 if TYPE_CHECKING:
-
     from spool.tui.code_blocks import CodeBlock
 
 
