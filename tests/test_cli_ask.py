@@ -296,10 +296,11 @@ def _read_pty(master: int, proc: subprocess.Popen[bytes], timeout: float = 60) -
     return out
 
 
-def test_tty_mode(remote: Remote) -> None:
+def _ask_on_a_tty(question: str) -> tuple[int, str]:
+    """`spool ask` with a terminal as stdout and stderr: (exit code, what the terminal got)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spool", "ask", "--profile", "test", "--model", "echo", "on a tty"],
+        [sys.executable, "-m", "spool", "ask", "--profile", "test", "--model", "echo", question],
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=slave,
@@ -313,7 +314,12 @@ def test_tty_mode(remote: Remote) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert proc.returncode == 0, out
+    return proc.returncode, out
+
+
+def test_tty_mode(remote: Remote) -> None:
+    code, out = _ask_on_a_tty("on a tty")
+    assert code == 0, out
     assert "You said: on a tty" in out
     assert "\x1b[2m" in out  # the dim header line (assistant · model · thread)
     [thread_id] = _thread_ids(remote.index())
@@ -400,23 +406,8 @@ def test_tty_renders_markdown_and_pipes_stay_plain(remote: Remote) -> None:
     question = "**bold** and `code`"
     piped = remote.ask(question)
     assert piped.stdout == f"You said: {question}\n"  # plain text when piped
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "spool", "ask", "--profile", "test", "--model", "echo", question],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env={k: v for k, v in os.environ.items() if k != "NO_COLOR"},
-    )
-    os.close(slave)
-    try:
-        out = _read_pty(master, proc).decode()
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode == 0, out
+    code, out = _ask_on_a_tty(question)
+    assert code == 0, out
     assert "**bold**" not in out and "`code`" not in out  # rendered, not raw
     assert "bold" in out and "code" in out and "\x1b[1m" in out
 
