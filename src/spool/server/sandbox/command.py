@@ -121,6 +121,10 @@ def bwrap_args(
         "sandbox",
         *system_args(),
     ]
+    tmp = settings.tmp_mb << 20
+    data = settings.data_mb << 20
+    # /tmp first: Python (a virtualenv in a clone under /tmp, say) is bound over it below
+    args += ["--perms", "1777", "--size", str(tmp), "--tmpfs", "/tmp"]
     bound = python_paths()
     targets = [*bound, "/etc/passwd", "/mnt/data", SOCKETS_INSIDE, BOOT_INSIDE]
     for parent in _parents(targets):
@@ -138,9 +142,6 @@ def bwrap_args(
         if any(_inside(real, b) for b in bound):
             args += ["--tmpfs", real]  # e.g. a data dir inside the virtualenv
     args += ["--proc", "/proc", "--dev", "/dev"]
-    tmp = settings.tmp_mb << 20
-    data = settings.data_mb << 20
-    args += ["--perms", "1777", "--size", str(tmp), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/dev/shm"]
     args += ["--perms", "1777", "--size", str(data), "--tmpfs", "/mnt/data"]
     args += ["--bind", str(sockets_dir), SOCKETS_INSIDE]
