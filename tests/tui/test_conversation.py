@@ -253,16 +253,19 @@ async def test_a_run_that_ends_on_another_thread_is_marked_until_opened(
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await ready(app)
         first = app.current
-        await type_and_send(pilot, "/sleep 700")
+        await type_and_send(pilot, "/sleep 1500")
         await wait_until(lambda: view(app).active, what="run started")
         await pilot.press("ctrl+n")
         await wait_until(lambda: app.current != first, what="second thread")
         await wait_until(lambda: app.unread.get(first) == "completed", what="unread mark")
+        await wait_until(
+            lambda: any("New reply in “/sleep 1500”" in n.message for n in app._notifications),
+            what="a toast naming the thread",
+        )
         row = app.sidebar.row(first)
         assert row is not None and row.unread == "completed"
         prompt = str(app.sidebar.prompt(row, app.clock()))
         assert prompt.startswith("◆ ") and "new reply · " in prompt
-        assert any("New reply in “/sleep 700”" in n.message for n in app._notifications)
         assert rings == []  # the bell rings for tool calls by default, not for replies
         app._select_thread(first)
         await pilot.pause()

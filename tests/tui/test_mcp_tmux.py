@@ -59,7 +59,8 @@ def server_pid(isolated_dirs: Path) -> int | None:
 def test_mcp_tool_call_in_a_real_terminal(terminal: Terminal, isolated_dirs: Path) -> None:
     terminal.wait_for(lambda s: "idle" in s, 60)
     terminal.keys("F9")
-    terminal.wait_for(lambda s: "MCP tools" in s and "not started" in s)
+    # (the server's command line may wrap: a long checkout path pushes "started" down a line)
+    terminal.wait_for(lambda s: "MCP tools" in s and "started" in s)
     for _ in range(6):  # model, instructions, additional, temperature, max tokens, truncation
         terminal.keys("Tab")
         time.sleep(0.15)

@@ -237,7 +237,7 @@ class SendingMixin(AppHost):
         if status == "completed":
             rec = self.store.get_thread(thread_id) if self.store is not None else None
             title = (rec.title if rec else "") or "a thread"
-            self.notify(f"New reply in “{title}”.", timeout=5)
+            self.notify(f"New reply in “{title}”.", timeout=8)
         bell = self.config.bell
         if bell == "always" or (bell == "requires_action" and status == "requires_action"):
             self.bell()
