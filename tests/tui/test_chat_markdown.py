@@ -39,3 +39,17 @@ def test_code_colours_follow_the_theme() -> None:
     assert code_theme_for("spool-light", dark=False) == "friendly"
     assert code_theme_for("spool-dark", dark=True) == "monokai"
     assert code_theme_for("spool-high-contrast", dark=True) == "native"
+
+
+def test_long_code_lines_continue_indented_with_a_mark() -> None:
+    long = (
+        "    return some_function_name(argument_one, argument_two, argument_three, argument_four)"
+    )
+    lines = [line for line in render(f"```python\ndef f():\n{long}\nx = 1\n```") if line.strip()]
+    assert lines[0] == "python" and lines[1].strip() == "def f():"
+    body = lines[2:-1]
+    assert body[0].startswith("     return some_function_name(")
+    assert all(row.startswith("     ↪ ") for row in body[1:])  # as indented as the line
+    joined = body[0].strip() + "".join(row.split("↪ ", 1)[1].rstrip() for row in body[1:])
+    assert joined == long.strip()  # nothing lost, nothing cut
+    assert lines[-1].strip() == "x = 1"

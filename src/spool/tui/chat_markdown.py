@@ -24,13 +24,47 @@ def code_theme_for(theme_name: str, dark: bool) -> str:
     return DARK_CODE_THEME if dark else LIGHT_CODE_THEME
 
 
+CONTINUATION = "↪ "  # starts the rest of a code line too long for the width
+
+
 class LabelledCodeBlock(CodeBlock):
-    """A fenced code block with its language on a line above it."""
+    """A fenced code block with its language on a line above it. A line too long for the width
+    continues on the next row, indented like the line and marked `↪` (Rich would wrap it to
+    column 0, which reads as wrong indentation)."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.console import Group
+        from rich.padding import Padding
+        from rich.syntax import Syntax
+
         if self.lexer_name and self.lexer_name != "text":
             yield Text(self.lexer_name, style="dim italic")
-        yield from super().__rich_console__(console, options)
+        code = str(self.text).rstrip()
+        width = options.max_width - 2  # the block's padding, left and right
+        syntax = Syntax(code, self.lexer_name, theme=self.theme, word_wrap=False, padding=1)
+        if width < 16 or all(len(line) <= width for line in code.split("\n")):
+            yield syntax
+            return
+        background = syntax.get_theme(self.theme).get_background_style()
+        rows: list[Text] = []
+        for line in syntax.highlight(code).split("\n", allow_blank=True):
+            line.rstrip()
+            if len(line.plain) <= width:
+                rows.append(line)
+                continue
+            indent = min(len(line.plain) - len(line.plain.lstrip(" ")), width // 2)
+            room = max(8, width - indent - len(CONTINUATION))
+            rows.append(line[:width])
+            rest = line[width:]
+            while rest.plain:
+                row = Text(" " * indent)
+                row.append(CONTINUATION, style="dim")
+                row.append_text(rest[:room])
+                rows.append(row)
+                rest = rest[room:]
+        for row in rows:
+            row.no_wrap, row.overflow = True, "crop"
+        yield Padding(Group(*rows), 1, style=background, expand=True)
 
 
 @lru_cache(maxsize=1)
