@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,15 +148,21 @@ class Config:
 _MODEL_KEYS = {f for f in ModelSpec.__slots__ if f != "name"}  # type: ignore[attr-defined]
 
 
+def _tables(raw: Any, section: str, what: str, problems: list[str]) -> Iterator[tuple[str, dict]]:
+    """The `[section.NAME]` tables of `raw`; anything else is a problem (and skipped)."""
+    if not isinstance(raw, dict):
+        problems.append(f"[{section}] must be a table of {what}")
+        return
+    for name, entry in raw.items():
+        if isinstance(entry, dict):
+            yield name, entry
+        else:
+            problems.append(f"[{section}.{name}] must be a table")
+
+
 def _parse_models(raw: Any, problems: list[str]) -> dict[str, ModelSpec]:
     models: dict[str, ModelSpec] = {}
-    if not isinstance(raw, dict):
-        problems.append("[models] must be a table of model names")
-        return models
-    for name, entry in raw.items():
-        if not isinstance(entry, dict):
-            problems.append(f"[models.{name}] must be a table")
-            continue
+    for name, entry in _tables(raw, "models", "model names", problems):
         unknown = set(entry) - _MODEL_KEYS
         if unknown:
             problems.append(f"[models.{name}] unknown keys: {', '.join(sorted(unknown))}")
@@ -171,13 +178,7 @@ def _parse_models(raw: Any, problems: list[str]) -> dict[str, ModelSpec]:
 
 def _parse_profiles(raw: Any, problems: list[str]) -> dict[str, Profile]:
     profiles: dict[str, Profile] = {}
-    if not isinstance(raw, dict):
-        problems.append("[profiles] must be a table of profile names")
-        return profiles
-    for name, entry in raw.items():
-        if not isinstance(entry, dict):
-            problems.append(f"[profiles.{name}] must be a table")
-            continue
+    for name, entry in _tables(raw, "profiles", "profile names", problems):
         profiles[name] = Profile(
             name=name, base_url=entry.get("base_url"), api_key_env=entry.get("api_key_env")
         )
@@ -246,13 +247,7 @@ def _mcp_entry(name: str, entry: dict[str, Any]) -> tuple[McpServerSpec | None, 
 def _parse_mcp(raw: Any, problems: list[str]) -> dict[str, McpServerSpec]:
     """The `[mcp]` tables; every broken entry is a problem (and left out), never fatal."""
     servers: dict[str, McpServerSpec] = {}
-    if not isinstance(raw, dict):
-        problems.append("[mcp] must be a table of server names")
-        return servers
-    for name, entry in raw.items():
-        if not isinstance(entry, dict):
-            problems.append(f"[mcp.{name}] must be a table")
-            continue
+    for name, entry in _tables(raw, "mcp", "server names", problems):
         spec, found = _mcp_entry(name, entry)
         problems.extend(found)
         if spec is not None:

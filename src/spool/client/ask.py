@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from spool.client.connection import Connection, ConnectionFailed, describe_error
 from spool.client.export import message_text, title_from
 from spool.client.view_model import ACTIVE_STATUSES
+from spool.markdown_blocks import finished_prefix_length
 
 DEFAULT_ASSISTANT_NAME = "Assistant"
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant."
@@ -202,8 +203,8 @@ class MarkdownPrinter(ReplyPrinter):
             self.current = message_id
         self.shown[message_id] = self.shown.get(message_id, "") + text
         self.pending += self.display(text)
-        from spool.markdown_blocks import finished_prefix_length
-
+        if "\n" not in text:
+            return  # a block can only end at a newline: no need to parse again
         cut = finished_prefix_length(self.pending)
         if cut:
             self._render(self.pending[:cut])

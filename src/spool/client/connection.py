@@ -214,38 +214,34 @@ class Connection:
     server: EmbeddedServer | None = None
     models: list[str] = field(default_factory=list)
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _early: tuple[EmbeddedServer, dict[str, Any]] | None = field(default=None, repr=False)
+    _early: tuple[EmbeddedServer, concurrent.futures.Future[Any]] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def url(self) -> str | None:
         return self.base_url or (self.server.url if self.server else None)
 
     def prestart(self) -> None:
-        """Begin finding or starting the embedded server (local profile) in the background, at
-        once: it starts in its own process while the UI draws. `connect` picks it up. (The SDK
+        """Begin finding or starting the embedded server (local profile) in a thread, at once:
+        it starts in its own process while the UI draws. `connect` picks it up. (The SDK
         import is not started here: it would hold the GIL the first frame needs.)"""
-        if self._early is not None:
+        if self._early is not None or self.base_url is not None:
             return
         server = EmbeddedServer(Path(self.data_dir), list(self.server_args))
-        tasks: dict[str, concurrent.futures.Future[Any]] = {}
-        pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="spool-connect")
-        if self.base_url is None:
-            tasks["server"] = pool.submit(server.ensure)  # a subprocess: runs on the other core
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spool-connect")
+        self._early = (server, pool.submit(server.ensure))  # a subprocess: the other core
         pool.shutdown(wait=False)
-        self._early = (server, tasks)
 
     async def connect(self) -> Any:
         """Start/reuse the server (local) and build the client; raises ConnectionFailed."""
-        early, self._early = self._early, None
-        if early is None:  # reconnecting (or not pre-started): both again, side by side
-            self.prestart()
-            early, self._early = self._early, None
-        assert early is not None
-        server, tasks = early
         openai = await asyncio.to_thread(_import_openai)
         if self.base_url is None:
-            self.server = server
-            url, key = await asyncio.wrap_future(tasks["server"])
+            if self._early is None:  # reconnecting (or not pre-started)
+                self.prestart()
+            assert self._early is not None
+            (self.server, started), self._early = self._early, None
+            url, key = await asyncio.wrap_future(started)
         else:
             url = self.base_url
             key = os.environ.get(self.api_key_env or "", "") if self.api_key_env else ""

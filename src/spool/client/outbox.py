@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from spool.client.view_model import MessageItem, ThreadView, Workspace
+from spool.client.view_model import MessageItem, ThreadView, Workspace, new_local_id
 
 if TYPE_CHECKING:
     from spool.store import Store
@@ -53,7 +53,7 @@ class Outbox:
 
     def add(self, view: ThreadView, text: str) -> MessageItem:
         """Queue `text` for the thread of `view` (shown at once, stored at once)."""
-        item = MessageItem(f"queued-{id(text)}", "user", text)
+        item = MessageItem(new_local_id("queued"), "user", text)
         item.status = "queued"
         if self.store is not None:
             rec = self.store.add_outbox(view.thread_id, text, profile=self.profile)

@@ -133,7 +133,8 @@ def _time(value: Any) -> float | None:
     return float(value) if value else None
 
 
-def _end(obj: Any) -> tuple[float | None, str]:
+def run_end(obj: Any) -> tuple[float | None, str]:
+    """When a run or step ended and how (`completed_at`, `failed_at`, …); (None, "") while on."""
     for how in ("completed", "failed", "cancelled", "expired"):
         value = getattr(obj, f"{how}_at", None)
         if value:
@@ -167,7 +168,7 @@ def _tool_call(call: Any) -> ToolCallDetail:
 
 def step_detail(step: Any, texts: dict[str, str]) -> StepDetail:
     """A `StepDetail` from an SDK RunStep (`texts`: message id -> text)."""
-    ended, _how = _end(step)
+    ended, _how = run_end(step)
     detail = StepDetail(
         id=step.id,
         type=step.type,
@@ -190,7 +191,7 @@ def step_detail(step: Any, texts: dict[str, str]) -> StepDetail:
 def run_details_from(run: Any, steps: list[Any], messages: list[Any]) -> RunDetails:
     """Assemble `RunDetails` from SDK objects (run, its steps oldest first, its messages)."""
     texts = {m.id: message_text(m) for m in messages}
-    ended, how = _end(run)
+    ended, how = run_end(run)
     details = RunDetails(
         id=run.id,
         thread_id=run.thread_id,

@@ -21,6 +21,7 @@ from typing import Any
 
 from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
+from spool.client.run_details import run_end
 from spool.client.run_options import RunOptions
 from spool.client.view_model import (
     ACTIVE_STATUSES,
@@ -216,15 +217,7 @@ class RunDriver:
             # a run seen after the fact (a reload): its times are the server's, as in the
             # run inspector, so the duration survives reloads
             state.started_at = float(run.started_at or run.created_at or 0) or None
-            end = next(
-                (
-                    getattr(run, f"{how}_at", None)
-                    for how in ("completed", "failed", "cancelled", "expired")
-                    if getattr(run, f"{how}_at", None)
-                ),
-                None,
-            )
-            state.ended_at = float(end) if end else None
+            state.ended_at, _how = run_end(run)
         self._apply_run(state, run)
         return state
 

@@ -14,24 +14,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from spool.server.private import private_file
 
 SCHEMA_VERSION = 6
 PAGE_BYTES = 8 * 1024 * 1024  # a list page stops early (has_more) once its objects reach this
 
-TABLES = (
-    "assistants",
-    "threads",
-    "messages",
-    "runs",
-    "steps",
-    "files",
-    "vector_stores",
-    "vector_store_files",
-    "file_batches",
-)
 Table = Literal[
     "assistants",
     "threads",
@@ -43,6 +32,7 @@ Table = Literal[
     "vector_store_files",
     "file_batches",
 ]
+TABLES: tuple[str, ...] = get_args(Table)
 
 # A message's text parts joined by newlines (SQL over a row's JSON `data`; migration 6).
 _MESSAGE_TEXT = (

@@ -437,6 +437,11 @@ class SpoolApp(
                 return binding
         return Binding("escape", "cancel_run", id=binding_id)
 
+    def thread_title(self, thread_id: str) -> str:
+        """A thread's title for a toast ("a thread" when it has none yet)."""
+        rec = self.store.get_thread(thread_id) if self.store is not None else None
+        return (rec.title if rec else "") or "a thread"
+
     def _assistant_for(self, thread_id: str | None) -> str | None:
         if thread_id and self.store is not None:
             rec = self.store.get_thread(thread_id)
@@ -502,9 +507,7 @@ class SpoolApp(
     def _retry_connect(self) -> None:
         self._reconnect_timer = None
         if self.driver is None and self.should_connect:
-            self.connection_state = "reconnecting…"
-            self._update_status()
-            self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
+            self._start_connecting()
 
     def connection_lost(self, reason: str) -> None:
         """The server went away (a request failed to reach it): reconnect, then re-attach.
@@ -517,6 +520,10 @@ class SpoolApp(
         self.driver = None
         if self.connection.base_url is None:
             self.connection.server = None  # gone: do not try to stop it
+        self._start_connecting()
+
+    def _start_connecting(self) -> None:
+        """Say "reconnecting…" and connect again (one attempt at a time)."""
         self.connection_state = "reconnecting…"
         self._update_status()
         self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
@@ -880,9 +887,7 @@ class SpoolApp(
             self._reconnect_timer.stop()
             self._reconnect_timer = None
         self.driver = None
-        self.connection_state = "reconnecting…"
-        self._update_status()
-        self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
+        self._start_connecting()
 
     def quit_message(self) -> str | None:
         """What the terminal is told on quit about runs still going (None: nothing runs)."""

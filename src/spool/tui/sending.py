@@ -235,8 +235,7 @@ class SendingMixin(AppHost):
             return
         self.unread[thread_id] = status
         if status == "completed":
-            rec = self.store.get_thread(thread_id) if self.store is not None else None
-            title = (rec.title if rec else "") or "a thread"
+            title = self.thread_title(thread_id)
             self.notify(f"New reply in “{title}”.", timeout=8)
         bell = self.config.bell
         if bell == "always" or (bell == "requires_action" and status == "requires_action"):
@@ -251,8 +250,7 @@ class SendingMixin(AppHost):
         if thread_id == self.current:
             self._set_error(view.error)
         else:
-            rec = self.store.get_thread(thread_id) if self.store is not None else None
-            title = (rec.title if rec else "") or "a thread"
+            title = self.thread_title(thread_id)
             self.notify(message, title=f"Error in “{title}”", severity="error", timeout=8)
         if connection_lost:
             self.lost_threads.add(thread_id)  # its error is stale once the server is back

@@ -264,13 +264,12 @@ class ToolAnswersMixin(AppHost):
             return True
         from spool.tui.screens.tool_approval import ApprovalRequest, ToolApprovalScreen
 
-        rec = self.store.get_thread(view.thread_id) if self.store else None
         request = ApprovalRequest(
             tool=name,
             source=answer.source,
             where=answer.where,
             arguments=answer.call.pretty_arguments,
-            thread=(rec.title if rec else "") or "a thread",
+            thread=self.thread_title(view.thread_id),
         )
         decided: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
 
@@ -336,8 +335,7 @@ class ToolAnswersMixin(AppHost):
             self.open_tool_outputs(view)
         else:
             key = self._first_key("spool.tool_outputs", "ctrl+o")
-            rec = self.store.get_thread(view.thread_id) if self.store else None
-            title = (rec.title if rec else "") or "a thread"
+            title = self.thread_title(view.thread_id)
             self.notify(f"A run in “{title}” waits for tool outputs ({key} there answers).")
 
     def _tool_outputs_open(self) -> bool:
