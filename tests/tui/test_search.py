@@ -65,7 +65,10 @@ async def test_search_opens_an_old_message_scrolled_and_focused(isolated_dirs: P
         await pilot.press("f12")
         screen = await wait_until(lambda: isinstance(app.screen, SearchScreen) and app.screen)
         await pilot.press(*needle)
-        await wait_until(lambda: screen.answer is not None and screen.answer.results, what="hits")
+        await wait_until(  # the answer to the whole query (typing may show a prefix's first)
+            lambda: screen.answer is not None and screen.answer.query == needle, what="hits"
+        )
+        assert screen.answer.results
         assert screen.answer.source == "server"
         assert str(screen.query_one("#note").render()).startswith(SERVER_NOTE)
         [hit] = screen.answer.results
@@ -94,7 +97,8 @@ async def test_search_result_of_a_thread_not_in_the_list_imports_it(isolated_dir
         await client.beta.threads.messages.create(thread.id, role="user", content=needle)
         await pilot.press("f12", *needle)
         screen = app.screen
-        await wait_until(lambda: screen.answer is not None and screen.answer.results)
+        await wait_until(lambda: screen.answer is not None and screen.answer.query == needle)
+        assert screen.answer.results
         assert "not in your thread list" in str(screen.results.get_option_at_index(0).prompt)
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.focused, MessageView), what="message focus")
@@ -109,7 +113,8 @@ async def test_offline_search_falls_back_to_titles_and_previews(isolated_dirs: P
         app.sidebar.set_filter("taxes")
         await pilot.press("f12", *"tulip")
         screen = app.screen
-        await wait_until(lambda: screen.answer is not None and screen.answer.results)
+        await wait_until(lambda: screen.answer is not None and screen.answer.query == "tulip")
+        assert screen.answer.results
         assert screen.answer.source == "index"
         assert str(screen.query_one("#note").render()).startswith(OFFLINE_NOTE)
         [hit] = screen.answer.results
