@@ -110,3 +110,40 @@ def test_alt_e_writes_the_prompt_in_the_editor(terminal: Terminal) -> None:
     terminal.wait_for(lambda s: "written in the editor" in s)
     terminal.keys("Enter")
     terminal.wait_for(lambda s: "You said: first line" in s and "written in the editor" in s)
+
+
+def test_closing_the_terminal_ends_spool_under_make(isolated_dirs: Path) -> None:
+    """Under `make run` no hangup signal reaches spool when its terminal closes: it must see
+    the dead terminal itself and exit (else it pings its server for ever and spins)."""
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    pidfile = isolated_dirs / "spool.pid"
+    makefile = isolated_dirs / "Makefile"
+    makefile.write_text(
+        f"run:\n\techo $$$$ > {pidfile}; exec {sys.executable} -m spool --model echo\n"
+    )
+    socket = f"spool-test-{uuid.uuid4().hex[:8]}"
+    env = f"env SPOOL_DATA_DIR={isolated_dirs / 'data'} SPOOL_CONFIG_DIR={isolated_dirs / 'config'}"
+    subprocess.run(
+        ["tmux", "-L", socket, "new-session", "-d", "-s", "m", "-x", "120", "-y", "40",
+         f"{env} make -f {makefile} run"],
+        check=True,
+        env={**os.environ, "TMUX": ""},
+    )  # fmt: skip
+    try:
+        term = Terminal("m", socket)
+        term.wait_for(lambda s: "idle" in s)
+        pid = int(pidfile.read_text())
+        subprocess.run(["tmux", "-L", socket, "kill-session", "-t", "m"], check=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.2)
+        else:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, 9)
+                raise AssertionError("spool outlived its terminal")
+    finally:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -528,9 +530,25 @@ class SpoolApp(
         self._update_status()
         self.run_worker(self._connect(), group="connect", exit_on_error=False, exclusive=True)
 
+    def _terminal_gone(self) -> bool:
+        """Whether the terminal spool runs in has been closed (its tty hung up)."""
+        if self.is_headless:
+            return False
+        try:
+            os.tcgetpgrp(sys.__stdin__.fileno())
+        except (OSError, AttributeError, ValueError):
+            return True
+        return False
+
     def _heartbeat(self) -> None:
         """Every few seconds: tell the server this client is here (an embedded server exits
-        when no client is left) and notice a server that went away."""
+        when no client is left) and notice a server that went away. A closed terminal (no
+        hangup signal reaches spool when it runs under `make run`, say) ends spool, so it
+        stops pinging and the embedded server can exit."""
+        if self._terminal_gone():
+            self.save_draft()
+            self.exit(0)
+            return
         if self.driver is None or self._pinging:
             return
         self._pinging = True
