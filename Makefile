@@ -19,9 +19,10 @@ $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 	touch $@
 
 # dev includes the code extra: the code_interpreter sandbox (bubblewrap + a Jupyter kernel) is tested;
-# and the mcp extra: MCP tools are tested against a real MCP server written with the same SDK
+# and the mcp extra: MCP tools are tested against a real MCP server written with the same SDK;
+# and the postgres extra: the server suite also runs on PostgreSQL (SPOOL_TEST_DATABASE_URL)
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[local,dev,code,mcp]"
+	$(BIN)/python -m pip install --quiet -e ".[local,dev,code,mcp,postgres]"
 	touch $@ $(VENV)/.installed-local
 
 run: $(VENV)/.installed-local
