@@ -140,6 +140,7 @@ TABLE_FIELDS: dict[str, dict[str, Check]] = {
     "settings": {},
     "drafts": _fields(("thread_id", "text"), thread_id=_id, text=_text),
     "history": _fields(("thread_id", "text"), thread_id=_text, text=_text, at=_opt_num),
+    "run_durations": _fields(("run_id", "seconds"), run_id=_id, seconds=_num, at=_opt_num),
     "outbox": _fields(
         ("id", "thread_id", "text", "state"),
         id=_id,
@@ -158,6 +159,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "drafts": ("thread_id",),
     "outbox": ("id",),
     "history": ("text",),
+    "run_durations": ("run_id",),
 }
 
 

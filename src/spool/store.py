@@ -301,6 +301,7 @@ class AssistantRecord:
 
 
 HISTORY_MAX = 1000  # prompts kept for Up / ctrl+r in the composer
+RUN_DURATIONS_MAX = 2000  # measured run durations kept (the status bar and the run inspector)
 
 
 @dataclass(slots=True)
@@ -382,6 +383,7 @@ class Store:
         self._drafts = self.db.table("drafts", cache_size=0)
         self._outbox = self.db.table("outbox", cache_size=0)
         self._history = self.db.table("history", cache_size=0)
+        self._run_durations = self.db.table("run_durations", cache_size=0)
         with self._lock:
             self._thread_doc_ids: dict[str, int] = {
                 str(doc.get("id")): doc.doc_id for doc in self._threads.all()
@@ -551,6 +553,30 @@ class Store:
         mine = [str(d["text"]) for d in docs if d.get("thread_id") == thread_id]
         rest = [str(d["text"]) for d in docs if d.get("thread_id") != thread_id]
         return rest + mine  # walking back from the end: this thread's first
+
+    # --- run durations: measured by the client (the API's timestamps are whole seconds) -----
+    def run_duration(self, run_id: str) -> float | None:
+        """How long a run took, as measured when this client watched it end (else None)."""
+        with self._locked():
+            for doc in self._run_durations._read_table().values():
+                if doc.get("run_id") == run_id:
+                    return float(doc["seconds"])
+        return None
+
+    def set_run_duration(self, run_id: str, seconds: float) -> None:
+        """Remember a run's measured duration; keeps the last RUN_DURATIONS_MAX."""
+        from tinydb import Query
+
+        with self._locked():
+            self._run_durations.upsert(
+                {"run_id": run_id, "seconds": round(max(0.0, seconds), 3), "at": self.clock()},
+                Query().run_id == run_id,
+            )
+            docs = self._run_durations._read_table()
+            if len(docs) > RUN_DURATIONS_MAX:
+                oldest = sorted(docs.items(), key=lambda kv: kv[1].get("at", 0))
+                drop = [int(k) for k, _ in oldest[: len(docs) - RUN_DURATIONS_MAX]]
+                self._run_durations.remove(doc_ids=drop)
 
     # --- outbox: messages the user sent that are not posted yet ------------------------------
     def outbox(self, thread_id: str) -> list[OutboxItem]:

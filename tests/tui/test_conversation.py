@@ -383,3 +383,35 @@ async def test_a_runs_duration_survives_a_reload(isolated_dirs: Path) -> None:
         assert run is not None and run.status == "completed"
         assert 1.0 <= run.elapsed(again.clock()) <= 3.0  # the server's times, not 0.0 s
         assert "0.0s" not in str(again.status_bar.render_info())
+
+
+async def test_status_bar_and_inspector_agree_on_a_runs_duration_across_reloads(
+    isolated_dirs: Path,
+) -> None:
+    """The API's timestamps are whole seconds; the client's measurement is the one shown."""
+    from spool.client.run_details import fetch_run_details
+    from spool.tui.screens.run_inspector import format_duration
+
+    data = isolated_dirs / "data"
+    app = make_app(data)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "/sleep 1300")
+        assert await run_ended(app) == "completed"
+        run = view(app).run
+        assert run is not None and run.id
+        live = run.elapsed(app.clock())
+        assert 1.2 <= live <= 3.0
+        shown = f"{live:.1f}s"
+        assert shown in str(app.status_bar.render_info())
+        details = await fetch_run_details(app.connection.client, view(app).thread_id, run.id)
+        details.measured_s = app.store.run_duration(run.id)
+        assert format_duration(details.duration_s) == f"{live:.1f} s"
+        await pilot.press("ctrl+q")
+    again = make_app(data)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(again)
+        reloaded = view(again).run
+        assert reloaded is not None and reloaded.id == run.id
+        assert abs(reloaded.elapsed(again.clock()) - live) < 0.002
+        assert shown in str(again.status_bar.render_info())

@@ -109,9 +109,18 @@ class RunDetails:
         """Seconds from creation until the run started."""
         return _span(self.created_at, self.started_at)
 
+    measured_s: float | None = None  # the duration this client measured (see `duration_s`)
+
     @property
     def duration_s(self) -> float | None:
-        """Seconds from the start (or creation) to the end."""
+        """Seconds from the start (or creation) to the end.
+
+        The API's timestamps are whole seconds; when this client watched the run end it
+        measured the duration itself (`measured_s`, kept in the index), and that one is used,
+        so the run inspector and the status bar say the same.
+        """
+        if self.measured_s is not None and self.ended_at is not None:
+            return self.measured_s
         return _span(self.started_at or self.created_at, self.ended_at)
 
 

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
@@ -37,6 +37,14 @@ from spool.client.view_model import (
 PAGE_SIZE = 20
 POLL_INTERVAL_S = 0.25
 DELTA_EMIT_S = 0.04
+
+
+class DurationBook(Protocol):
+    """Where run durations measured by this client are kept (`spool.store.Store` is one)."""
+
+    def run_duration(self, run_id: str) -> float | None: ...
+
+    def set_run_duration(self, run_id: str, seconds: float) -> None: ...
 
 
 class RunError(Exception):
@@ -86,9 +94,16 @@ def run_error_text(run: Any) -> str | None:
 class RunDriver:
     """Drives runs of one connection (an `openai.AsyncOpenAI`)."""
 
-    def __init__(self, client: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        clock: Callable[[], float] = time.time,
+        durations: DurationBook | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
+        # where measured run durations are kept (the index), so a reload shows the same ones
+        self.durations = durations
         self._step_calls: dict[tuple[str, int], str] = {}  # (step id, index) -> call id
         self._last_emit: dict[str, float] = {}  # message id -> monotonic time of last emit
 
@@ -214,12 +229,25 @@ class RunDriver:
             started_at=self.clock() if started else None,
         )
         if not started:
-            # a run seen after the fact (a reload): its times are the server's, as in the
-            # run inspector, so the duration survives reloads
-            state.started_at = float(run.started_at or run.created_at or 0) or None
+            # a run seen after the fact (a reload): the duration this client measured while it
+            # ran (the same one the run inspector shows), else the server's whole seconds
             state.ended_at, _how = run_end(run)
+            measured = self.durations.run_duration(run.id) if self.durations else None
+            if measured is not None and state.ended_at is not None:
+                state.started_at = state.ended_at - measured
+            else:
+                state.started_at = float(run.started_at or run.created_at or 0) or None
+        elif run.status not in ("queued",) and (run.started_at or run.created_at):
+            # attaching to a run that began before: it started when the server says
+            state.started_at = min(self.clock(), float(run.started_at or run.created_at))
         self._apply_run(state, run)
         return state
+
+    def _ended(self, state: RunState) -> None:
+        """The run ended now, by this client's clock: keep its measured duration."""
+        state.ended_at = self.clock()
+        if self.durations is not None and state.id and state.started_at is not None:
+            self.durations.set_run_duration(state.id, state.ended_at - state.started_at)
 
     def _apply_run(self, state: RunState, run: Any) -> None:
         state.id = run.id
@@ -232,7 +260,7 @@ class RunDriver:
         if run.status in TERMINAL_STATUSES:
             state.error = run_error_text(run)
             if state.ended_at is None:
-                state.ended_at = self.clock()
+                self._ended(state)
 
     async def send(
         self,
@@ -390,7 +418,7 @@ class RunDriver:
         if view.run is not None:
             view.run.status = "failed"
             view.run.error = problem.text
-            view.run.ended_at = self.clock()
+            self._ended(view.run)
             view.run_changed()
         view.notice("error", problem.text)
         raise RunError(problem.text, sent=sent, connection_lost=problem.connection) from exc

@@ -470,7 +470,7 @@ class SpoolApp(
             return
         self._reconnect_delay = RECONNECT_MIN_S
         reconnecting = self.connection_state != "connecting…" or self._was_connected
-        self.driver = RunDriver(client, clock=self.clock)
+        self.driver = RunDriver(client, clock=self.clock, durations=self.store)
         self.connection_state = "connected"
         self._was_connected = True
         self.last_error = None
@@ -593,7 +593,7 @@ class SpoolApp(
 
     async def _create_thread(self, client: Any) -> str:
         assert self.store is not None
-        driver = self.driver or RunDriver(client, clock=self.clock)
+        driver = self.driver or RunDriver(client, clock=self.clock, durations=self.store)
         thread_id = await driver.create_thread()
         early = self.workspace.views.get(NEW_THREAD)
         title = (

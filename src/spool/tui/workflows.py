@@ -155,8 +155,13 @@ class WorkflowsMixin(ToolAnswersMixin):
             return
         rid = run_id
 
+        store = self.store
+
         async def loader() -> Any:
-            return await fetch_run_details(client, thread_id, rid)
+            details = await fetch_run_details(client, thread_id, rid)
+            if store is not None:
+                details.measured_s = store.run_duration(rid)
+            return details
 
         self.push_screen(RunInspectorScreen(title=f"Run inspector · {rid}", loader=loader))
 

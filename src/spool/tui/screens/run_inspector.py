@@ -53,11 +53,9 @@ def format_time(timestamp: float | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """`0.42 s`, `12.3 s`, `2 min 05 s` ("—" for none)."""
+    """`0.4 s`, `12.3 s`, `2 min 05 s` ("—" for none): tenths, as the status bar shows them."""
     if seconds is None:
         return "—"
-    if seconds < 10:
-        return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
