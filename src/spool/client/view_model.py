@@ -25,6 +25,45 @@ def _local_id(prefix: str) -> str:
 
 
 @dataclass(eq=False)
+class Attachment:
+    """A file on a user message: pending (a local `path`, no `file_id` until uploaded) or posted.
+
+    `tools` are the server-side tools it is for (file_search, code_interpreter); `image` means an
+    `image_file` content part (uploaded with purpose vision). See `spool.client.attachments`.
+    """
+
+    name: str
+    size: int | None = None
+    tools: tuple[str, ...] = ()
+    image: bool = False
+    path: str | None = None
+    file_id: str | None = None
+
+    def to_doc(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "tools": list(self.tools),
+            "image": self.image,
+            "path": self.path,
+            "file_id": self.file_id,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, object]) -> Attachment:
+        size = doc.get("size")
+        tools = doc.get("tools")
+        return cls(
+            name=str(doc.get("name") or "file"),
+            size=size if isinstance(size, int) else None,
+            tools=tuple(str(t) for t in tools) if isinstance(tools, list) else (),
+            image=bool(doc.get("image")),
+            path=str(doc["path"]) if doc.get("path") else None,
+            file_id=str(doc["file_id"]) if doc.get("file_id") else None,
+        )
+
+
+@dataclass(eq=False)
 class MessageItem:
     """A user or assistant message. `text` grows while the message streams.
 
@@ -40,6 +79,7 @@ class MessageItem:
     run_id: str | None = None
     created_at: float = 0.0
     error: str | None = None  # why a local message is unsent
+    attachments: list[Attachment] = field(default_factory=list)  # files on a user message
 
     @property
     def streaming(self) -> bool:
