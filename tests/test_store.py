@@ -388,3 +388,21 @@ def test_invalid_outbox_records_are_skipped(tmp_path: Path) -> None:
     assert [i.id for i in store.outbox("t1")] == ["out_1"]
     assert "outbox #2: state" in store.warnings[0]
     store.close()
+
+
+def test_run_options_round_trip_and_junk_is_ignored(tmp_path: Path) -> None:
+    from spool.client.run_options import RunOptions
+
+    store = Store(tmp_path)
+    options = RunOptions(model="echo", temperature=0.5, last_messages=4, mcp_servers=("fs",))
+    store.set_run_options("thread_a", options.to_doc())
+    store.close()
+    again = Store(tmp_path)
+    assert RunOptions.from_doc(again.get_run_options("thread_a")) == options
+    assert again.get_run_options("thread_b") is None
+    again.set_run_options("thread_a", {})  # cleared: forgotten
+    assert again.get_run_options("thread_a") is None
+    again.close()
+    junk = {"model": 3, "temperature": "hot", "last_messages": True, "mcp_servers": "fs"}
+    assert RunOptions.from_doc(junk) == RunOptions()
+    assert RunOptions.from_doc(["not", "a", "dict"]) is None

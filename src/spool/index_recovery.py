@@ -106,6 +106,10 @@ def _id(v: Any) -> bool:
     return isinstance(v, str) and bool(v)
 
 
+def _object(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
 def _state(v: Any) -> bool:
     return v in OUTBOX_STATES
 
@@ -117,6 +121,7 @@ _DESC = {
     _text: "a string",
     _opt_text: "a string or null",
     _id: "a non-empty string",
+    _object: "an object",
     _state: f"one of {', '.join(OUTBOX_STATES)}",
 }
 
@@ -141,6 +146,7 @@ TABLE_FIELDS: dict[str, dict[str, Check]] = {
     "drafts": _fields(("thread_id", "text"), thread_id=_id, text=_text),
     "history": _fields(("thread_id", "text"), thread_id=_text, text=_text, at=_opt_num),
     "run_durations": _fields(("run_id", "seconds"), run_id=_id, seconds=_num, at=_opt_num),
+    "run_options": _fields(("thread_id", "options"), thread_id=_id, options=_object),
     "outbox": _fields(
         ("id", "thread_id", "text", "state"),
         id=_id,
@@ -160,6 +166,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "outbox": ("id",),
     "history": ("text",),
     "run_durations": ("run_id",),
+    "run_options": ("thread_id",),
 }
 
 

@@ -308,7 +308,7 @@ RUN_DURATIONS_MAX = 2000  # measured run durations kept (the status bar and the 
 class OutboxItem:
     """A message the user sent that is not posted yet (queued, or its post failed)."""
 
-    MUTABLE: ClassVar[frozenset[str]] = frozenset({"text", "state", "error"})
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"text", "state", "error", "attachments"})
 
     id: str
     thread_id: str
@@ -317,6 +317,9 @@ class OutboxItem:
     created_at: float = 0.0
     state: str = "pending"  # "pending" | "failed"
     error: str | None = None
+    # files on the message (`view_model.Attachment.to_doc()`): a local path until uploaded, then
+    # also its file id, so a retry uploads only what is missing
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -327,6 +330,7 @@ class OutboxItem:
             "created_at": self.created_at,
             "state": self.state,
             "error": self.error,
+            "attachments": list(self.attachments),
         }
 
     @classmethod
@@ -339,6 +343,7 @@ class OutboxItem:
             created_at=float(doc.get("created_at") or 0.0),
             state=str(doc.get("state") or "pending"),
             error=doc.get("error"),
+            attachments=[a for a in doc.get("attachments") or [] if isinstance(a, dict)],
         )
 
 
@@ -384,6 +389,7 @@ class Store:
         self._outbox = self.db.table("outbox", cache_size=0)
         self._history = self.db.table("history", cache_size=0)
         self._run_durations = self.db.table("run_durations", cache_size=0)
+        self._run_options = self.db.table("run_options", cache_size=0)
         with self._lock:
             self._thread_doc_ids: dict[str, int] = {
                 str(doc.get("id")): doc.doc_id for doc in self._threads.all()
@@ -447,7 +453,7 @@ class Store:
                 self._threads.update(fields, doc_ids=[doc_id])
 
     def delete_thread(self, thread_id: str) -> None:
-        """Forget a thread (and its draft and unsent messages)."""
+        """Forget a thread (and its draft, run options and unsent messages)."""
         with self._locked():
             doc_id = self._thread_doc_ids.pop(thread_id, None)
             if doc_id is not None:
@@ -455,6 +461,7 @@ class Store:
             for item in self.outbox(thread_id):
                 self.remove_outbox(item.id)
         self.set_draft(thread_id, "")
+        self.set_run_options(thread_id, None)
 
     # --- assistants -------------------------------------------------------------------------
     def assistants(self, profile: str) -> list[AssistantRecord]:
@@ -554,6 +561,29 @@ class Store:
         rest = [str(d["text"]) for d in docs if d.get("thread_id") != thread_id]
         return rest + mine  # walking back from the end: this thread's first
 
+    # --- run options: what the user set for a thread's next runs (F9) --------------------
+    def get_run_options(self, thread_id: str) -> dict[str, Any] | None:
+        """A thread's run options as stored (see `RunOptions.to_doc`), None when unset."""
+        with self._locked():
+            for doc in self._run_options._read_table().values():
+                if doc.get("thread_id") == thread_id:
+                    options = doc.get("options")
+                    return dict(options) if isinstance(options, dict) else None
+        return None
+
+    def set_run_options(self, thread_id: str, options: dict[str, Any] | None) -> None:
+        """Keep (or with None / {} forget) a thread's run options."""
+        from tinydb import Query
+
+        q = Query()
+        with self._locked():
+            if options:
+                self._run_options.upsert(
+                    {"thread_id": thread_id, "options": options}, q.thread_id == thread_id
+                )
+            else:
+                self._run_options.remove(q.thread_id == thread_id)
+
     # --- run durations: measured by the client (the API's timestamps are whole seconds) -----
     def run_duration(self, run_id: str) -> float | None:
         """How long a run took, as measured when this client watched it end (else None)."""
@@ -599,8 +629,16 @@ class Store:
         items.sort(key=lambda pair: (pair[1].created_at, pair[0]))
         return [item for _, item in items]
 
-    def add_outbox(self, thread_id: str, text: str, *, profile: str | None = None) -> OutboxItem:
-        """Queue a message for a thread (state "pending"); `profile` defaults to the thread's."""
+    def add_outbox(
+        self,
+        thread_id: str,
+        text: str,
+        *,
+        profile: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> OutboxItem:
+        """Queue a message for a thread (state "pending"); `profile` defaults to the thread's.
+        `attachments`: its files (dicts of `view_model.Attachment.to_doc()`)."""
         if profile is None:
             rec = self.get_thread(thread_id)
             profile = rec.profile if rec is not None else "local"
@@ -610,6 +648,7 @@ class Store:
             text=text,
             profile=profile,
             created_at=self.clock(),
+            attachments=list(attachments or []),
         )
         with self._locked():
             self._outbox.insert(item.to_doc())
@@ -638,6 +677,11 @@ class Store:
             raise ValueError("text must be a string")
         if fields.get("error") is not None and not isinstance(fields["error"], str):
             raise ValueError("error must be a string or None")
+        if "attachments" in fields and not (
+            isinstance(fields["attachments"], list)
+            and all(isinstance(a, dict) for a in fields["attachments"])
+        ):
+            raise ValueError("attachments must be a list of objects")
         from tinydb import Query
 
         with self._locked():

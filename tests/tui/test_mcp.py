@@ -256,3 +256,29 @@ async def test_mcp_tools_go_beside_the_assistants_own_tools(isolated_dirs: Path)
         assert await run_ended(app) == "completed"
         assert texts(view(app))[-1] == ("assistant", "shout returned: BOTH")
         assert view(app).run.assistant_id == other.id
+
+
+async def test_run_options_and_mcp_choice_are_kept_per_thread_across_launches(
+    isolated_dirs: Path,
+) -> None:
+    data = isolated_dirs / "data"
+    app = make_app(data, config=mcp_config(isolated_dirs))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(app)
+        await type_and_send(pilot, "hello")
+        assert await run_ended(app) == "completed"
+        await choose_mcp(pilot)
+        thread_id = app.current
+        await pilot.press("ctrl+q")
+    again = make_app(data, config=mcp_config(isolated_dirs))
+    async with again.run_test(size=SIZE, notifications=True) as pilot:
+        await ready(again)
+        assert again.current == thread_id
+        options = again.run_options_for(thread_id)
+        assert options is not None and options.mcp_servers == ("tools",)
+        await wait_until(lambda: options.tools is not None, what="MCP tools offered again")
+        assert "mcp tools (6 tools)" in again.options_summary()
+        await type_and_send(pilot, '/call add {"a": 4, "b": 5}')
+        await approve(pilot, "o")
+        assert await run_ended(again) == "completed"
+        assert texts(view(again))[-1] == ("assistant", "add returned: 9")

@@ -50,6 +50,52 @@ class RunOptions:
             and not self.mcp_servers
         )
 
+    def to_doc(self) -> dict[str, Any]:
+        """The options as stored in the index (what the user chose; resolved tools are not)."""
+        doc: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in (
+                "model",
+                "instructions",
+                "additional_instructions",
+                "temperature",
+                "max_completion_tokens",
+                "last_messages",
+            )
+            if getattr(self, name) is not None
+        }
+        if self.mcp_servers:
+            doc["mcp_servers"] = list(self.mcp_servers)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> RunOptions | None:
+        """Options read back from the index (None when the record is not usable)."""
+        if not isinstance(doc, dict):
+            return None
+
+        def text(name: str) -> str | None:
+            value = doc.get(name)
+            return value if isinstance(value, str) and value else None
+
+        def number(name: str, kind: type) -> Any:
+            value = doc.get(name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return kind(value) if ok else None
+
+        servers = doc.get("mcp_servers")
+        return cls(
+            model=text("model"),
+            instructions=text("instructions"),
+            additional_instructions=text("additional_instructions"),
+            temperature=number("temperature", float),
+            max_completion_tokens=number("max_completion_tokens", int),
+            last_messages=number("last_messages", int),
+            mcp_servers=tuple(s for s in servers if isinstance(s, str))
+            if isinstance(servers, list)
+            else (),
+        )
+
     def to_kwargs(self) -> dict[str, Any]:
         """The run parameters these options set."""
         out: dict[str, Any] = {}

@@ -65,7 +65,16 @@ class AssistantActions:
     # --- run options ---------------------------------------------------------------------------
     def run_options_for(self: SpoolApp, thread_id: str | None) -> RunOptions | None:
         """The options set for a thread's next runs (None when there are none)."""
-        options = _options(self).get(thread_id or "")
+        if not thread_id:
+            return None
+        known = _options(self)
+        if thread_id not in known and self.store is not None:
+            # first use since launch: the options kept in the index (their MCP servers start)
+            loaded = RunOptions.from_doc(self.store.get_run_options(thread_id))
+            known[thread_id] = loaded if loaded is not None else RunOptions()
+            if loaded is not None and loaded.mcp_servers:
+                self.offer_mcp_tools(thread_id, loaded)
+        options = known.get(thread_id)
         return options if options is not None and not options.empty else None
 
     def options_summary(self: SpoolApp) -> str:
@@ -83,8 +92,10 @@ class AssistantActions:
         def done(options: RunOptions | None) -> None:
             if options is None:
                 return
+            if self.store is not None:
+                self.store.set_run_options(tid, options.to_doc())  # kept across launches
             if options.empty:
-                _options(self).pop(tid, None)
+                _options(self)[tid] = RunOptions()
                 self.notify("Run options cleared.")
             else:
                 _options(self)[tid] = options
@@ -94,7 +105,7 @@ class AssistantActions:
 
         self.push_screen(
             RunOptionsScreen(
-                _options(self).get(tid),
+                self.run_options_for(tid),
                 models=list(self.connection.models),
                 models_complete=self.connection.base_url is None,  # spool's own server
                 mcp=self.mcp_choices(),
