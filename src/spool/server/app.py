@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,10 +28,11 @@ from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError
 from spool.server.files import FileStore
+from spool.server.metrics import RequestMetrics
 from spool.server.private import private_data_dir
 from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
-from spool.server.runs import RunManager
+from spool.server.runs import ACTIVE, RunManager
 from spool.server.state import ServerSettings, State
 from spool.server.tools import ToolServices
 from spool.server.vector_stores import VectorStores
@@ -102,6 +104,35 @@ def warm_openai_sdk(router: ModelRouter) -> None:
     threading.Thread(target=load, name="spool-warm-openai", daemon=True).start()
 
 
+def _add_gauges(state: State) -> None:
+    """The gauges of GET /metrics, read from the live objects when scraped."""
+    runs, stores = state.runs, state.stores
+
+    def active() -> dict[tuple[str, ...], float]:
+        counts: dict[tuple[str, ...], float] = {(s,): 0.0 for s in ACTIVE}
+        for active_run in runs.active.values():
+            key = (active_run.run["status"],)
+            counts[key] = counts.get(key, 0.0) + 1
+        return counts
+
+    state.metrics.gauge(
+        "spool_active_runs",
+        "Runs this replica holds that are not finished, by status.",
+        active,
+        ("status",),
+    )
+    state.metrics.gauge(
+        "spool_stream_subscribers",
+        "Open streaming responses on this replica.",
+        lambda: float(runs.subscriber_count()),
+    )
+    state.metrics.gauge(
+        "spool_indexing_queue_depth",
+        "Files waiting for (or in) file_search indexing on this replica.",
+        lambda: float(stores.queue.qsize()),
+    )
+
+
 def create_app(
     settings: ServerSettings,
     on_ready: Callable[[State], None] | None = None,
@@ -131,7 +162,9 @@ def create_app(
             state.router,
             run_expiry_s=settings.run_expiry_s,
             services=ToolServices(state.db, state.files, state.stores),
+            metrics=state.metrics,
         )
+        _add_gauges(state)
         warm_openai_sdk(state.router)
         recovered = state.runs.recover()
         if recovered:
@@ -152,6 +185,7 @@ def create_app(
         routes=all_routes(),
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        middleware=[Middleware(RequestMetrics, metrics=state.metrics)],
     )
     app.state.spool = state
     return app

@@ -39,6 +39,7 @@ from spool.server.engines.base import (
 )
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import bad_request, not_found
+from spool.server.metrics import ServerMetrics
 from spool.server.streams import Subscriber
 from spool.server.tools import ToolContext, ToolError, ToolServices, public_step
 from spool.server.tools import get as tools_get
@@ -120,8 +121,10 @@ class RunManager:
         *,
         run_expiry_s: int = 600,
         services: ToolServices | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics or ServerMetrics()
         self.router = router
         self.services = services or ToolServices(db)
         self.run_expiry_s = run_expiry_s
@@ -182,6 +185,10 @@ class RunManager:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- queries -------------------------------------------------------------------------------
+
+    def subscriber_count(self) -> int:
+        """Open streaming responses on this replica."""
+        return sum(len(a.subscribers) for a in self.active.values())
 
     def active_run_id(self, thread_id: str) -> str | None:
         return self.by_thread.get(thread_id)
@@ -289,6 +296,7 @@ class RunManager:
     # --- events ---------------------------------------------------------------------------------
 
     def _emit(self, active: ActiveRun, event: str, data: dict[str, Any]) -> None:
+        self.metrics.run_events.inc()
         if not active.subscribers:
             return
         frame = sse.frame(event, data)  # built once, shared by every subscriber
@@ -313,6 +321,7 @@ class RunManager:
         self._save_run(active)
         self._emit(active, f"thread.run.{status}", run)
         if status in TERMINAL:
+            self.metrics.runs_finished.inc(status)
             self._release(active)
             self._end_streams(active)
         elif status == "requires_action":
@@ -344,8 +353,8 @@ class RunManager:
                 request = await self._build_request(active)
                 if request is None:
                     return  # already finished as incomplete (prompt too long)
-                engine, _spec = self.router.engine_for(run["model"])
-                finish = await self._turn(active, engine, request)
+                engine, spec = self.router.engine_for(run["model"])
+                finish = await self._turn(active, engine, request, spec.engine)
                 if finish is None:
                     raise EngineError("The model's stream ended without finishing its reply.")
                 if active.tool_step and active.tool_step.calls:
@@ -505,12 +514,21 @@ class RunManager:
             active.ordinals[kind] = active.ordinals.get(kind, 0) + 1
             active.citations.update(json.loads(citations))
 
-    async def _turn(self, active: ActiveRun, engine: Any, request: EngineRequest) -> Finish | None:
+    async def _turn(
+        self, active: ActiveRun, engine: Any, request: EngineRequest, engine_name: str
+    ) -> Finish | None:
         finish: Finish | None = None
         active.turn_usage = None
+        asked = time.perf_counter()
+        first = True
         stream = engine.stream(request)
         try:
             async for event in stream:
+                if first and isinstance(event, (TextDelta, ToolCallDelta)):
+                    first = False
+                    self.metrics.first_token_seconds.observe(
+                        time.perf_counter() - asked, engine_name
+                    )
                 if isinstance(event, TextDelta):
                     if event.text:
                         self._text(active, event.text)
@@ -570,6 +588,7 @@ class RunManager:
         first = not open_message.emitted
         open_message.emitted = True
         open_message.sent += len(text)
+        self.metrics.run_events.inc()
         if not active.subscribers:
             return
         if annotations:

@@ -10,6 +10,7 @@ from spool.config import Config
 from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.files import FileStore
+from spool.server.metrics import ServerMetrics
 from spool.server.runs import RunManager
 from spool.server.vector_stores import VectorStores
 
@@ -31,6 +32,7 @@ class State:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.key = settings.api_key.encode()
+        self.metrics = ServerMetrics()
         self.db: Database = None  # type: ignore[assignment]
         self.router: ModelRouter = None  # type: ignore[assignment]
         self.runs: RunManager = None  # type: ignore[assignment]

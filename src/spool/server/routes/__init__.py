@@ -14,6 +14,7 @@ from spool.server.routes import (
     assistants,
     files,
     messages,
+    metrics,
     models,
     runs,
     spool_info,
@@ -25,7 +26,7 @@ from spool.server.routes import (
 
 
 def all_routes() -> list[Route]:
-    """Every `/v1` route, in matching order."""
+    """Every `/v1` route (and `/metrics`), in matching order."""
     return [
         *models.ROUTES,
         *assistants.ROUTES,
@@ -38,4 +39,5 @@ def all_routes() -> list[Route]:
         *vector_stores.ROUTES,
         *spool_info.ROUTES,  # spool's extensions (not in the Assistants API)
         *spool_search.ROUTES,
+        *metrics.ROUTES,  # GET /metrics (Prometheus), outside /v1
     ]
