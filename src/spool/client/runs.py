@@ -23,6 +23,13 @@ from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
 from spool.client.run_details import run_end
 from spool.client.run_options import RunOptions
+from spool.client.tool_steps import (
+    StepTracker,
+    add_delta_media,
+    files_of,
+    images_of,
+    items_of_step,
+)
 from spool.client.view_model import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -35,6 +42,9 @@ from spool.client.view_model import (
 )
 
 PAGE_SIZE = 20
+STEP_ENDS = frozenset(
+    f"thread.run.step.{how}" for how in ("completed", "failed", "cancelled", "expired")
+)
 POLL_INTERVAL_S = 0.25
 DELTA_EMIT_S = 0.04
 
@@ -68,14 +78,25 @@ class RunOutcome:
 
 def _message_item(message: Any) -> MessageItem:
     role = "user" if message.role == "user" else "assistant"
+    images = images_of(message)
     return MessageItem(
         id=message.id,
         role=role,
-        text=message_text(message),
+        text=_shown_text(message, images),
         status=message.status or "completed",
         run_id=message.run_id,
         created_at=float(message.created_at or 0),
+        images=images,
+        files=files_of(message),
     )
+
+
+def _shown_text(message: Any, images: list[str]) -> str:
+    """The message's text without the links of the images it shows inline."""
+    text = message_text(message)
+    for file_id in images:
+        text = text.replace(f"![image]({file_id})", "")
+    return text.rstrip() if images else text
 
 
 def run_error_text(run: Any) -> str | None:
@@ -105,6 +126,7 @@ class RunDriver:
         # where measured run durations are kept (the index), so a reload shows the same ones
         self.durations = durations
         self._step_calls: dict[tuple[str, int], str] = {}  # (step id, index) -> call id
+        self._server_steps = StepTracker(clock)  # code_interpreter and file_search calls
         self._last_emit: dict[str, float] = {}  # message id -> monotonic time of last emit
 
     @property
@@ -177,6 +199,7 @@ class RunDriver:
             for step in steps.data:
                 if step.step_details.type != "tool_calls":
                     continue
+                calls.setdefault(run_id, []).extend(items_of_step(step))
                 for tc in step.step_details.tool_calls:
                     if tc.type != "function":
                         continue
@@ -471,6 +494,8 @@ class RunDriver:
             for part in data.delta.content or []:
                 if part.type == "text" and part.text is not None and part.text.value:
                     item.text += part.text.value
+            if add_delta_media(item, data.delta.content or []):
+                self._last_emit[item.id] = 0.0  # an image or a file: show it now
             if view.run is not None and view.run.ended_at is None:
                 view.run.completion_tokens += 1  # live estimate; replaced by usage at the end
             now = time.monotonic()
@@ -484,7 +509,9 @@ class RunDriver:
             if item is None:
                 view.add(_message_item(data))
             else:
-                item.text = message_text(data) or item.text
+                item.images = images_of(data) or item.images
+                item.files = files_of(data) or item.files
+                item.text = _shown_text(data, item.images) or item.text
                 item.status = data.status or "completed"
                 self._last_emit.pop(item.id, None)
                 view.updated(item)
@@ -522,10 +549,14 @@ class RunDriver:
                 view.error = describe_error(exc)
 
     def _apply_step_event(self, view: ThreadView, name: str, step: Any) -> None:
+        if name in STEP_ENDS and getattr(step.step_details, "type", None) == "tool_calls":
+            self._server_steps.completed(view, step)  # code_interpreter, file_search
         if name == "thread.run.step.delta":
             details = getattr(step.delta, "step_details", None)
             if details is None or details.type != "tool_calls":
                 return
+            run_id = view.run.id if view.run is not None else None
+            self._server_steps.delta(view, step.id, details.tool_calls or [], run_id)
             for tc in details.tool_calls or []:
                 if tc.type != "function":
                     continue
@@ -582,9 +613,10 @@ class RunDriver:
                     if item is None:
                         view.add(_message_item(message))
                     else:
-                        text = message_text(message)
-                        if text != item.text or item.status != message.status:
-                            item.text, item.status = text, message.status or item.status
+                        fresh = _message_item(message)
+                        if fresh.text != item.text or item.status != message.status:
+                            item.text, item.status = fresh.text, message.status or item.status
+                            item.images, item.files = fresh.images, fresh.files
                             view.updated(item)
                 if (
                     current.status != state.status

@@ -63,6 +63,20 @@ class Attachment:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ProducedFile:
+    """A file a tool produced, linked from a reply (a `file_path` annotation): the link text
+    (`sandbox:/mnt/data/out.csv`) and the server's file id."""
+
+    file_id: str
+    link: str
+
+    @property
+    def name(self) -> str:
+        """The file name the link ends with (`out.csv`)."""
+        return self.link.rstrip("/").rsplit("/", 1)[-1] or self.file_id
+
+
 @dataclass(eq=False)
 class MessageItem:
     """A user or assistant message. `text` grows while the message streams.
@@ -79,6 +93,8 @@ class MessageItem:
     run_id: str | None = None
     created_at: float = 0.0
     error: str | None = None  # why a local message is unsent
+    images: list[str] = field(default_factory=list)  # file ids of its image_file parts
+    files: list[ProducedFile] = field(default_factory=list)  # its file_path annotations
     attachments: list[Attachment] = field(default_factory=list)  # files on a user message
 
     @property
@@ -113,6 +129,45 @@ class ToolCallItem:
 
 
 @dataclass(eq=False)
+class CodeStepItem:
+    """A code_interpreter call of a run: its code streams in, then its logs and images.
+
+    `started_at` / `ended_at` are this client's clock (live) or the step's times (reloaded).
+    """
+
+    id: str
+    code: str = ""
+    logs: str = ""
+    images: list[str] = field(default_factory=list)  # file ids of its image outputs
+    status: str = "in_progress"  # in_progress | completed | failed | cancelled | expired
+    run_id: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "in_progress"
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from the first delta to the end (None while it runs)."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+
+@dataclass(eq=False)
+class FileSearchItem:
+    """A file_search call of a run: its query (when the server says it) and how many results."""
+
+    id: str
+    query: str = ""
+    results: int | None = None  # None while it runs
+    status: str = "in_progress"
+    run_id: str | None = None
+
+
+@dataclass(eq=False)
 class NoticeItem:
     """A visible line in the transcript: failed / cancelled / incomplete / expired runs, errors."""
 
@@ -121,7 +176,7 @@ class NoticeItem:
     text: str
 
 
-Item = MessageItem | ToolCallItem | NoticeItem
+Item = MessageItem | ToolCallItem | CodeStepItem | FileSearchItem | NoticeItem
 
 
 @dataclass
@@ -213,6 +268,13 @@ class ThreadView:
     def find_tool_call(self, call_id: str) -> ToolCallItem | None:
         for item in reversed(self.items):
             if isinstance(item, ToolCallItem) and item.id == call_id:
+                return item
+        return None
+
+    def find_step_item(self, call_id: str) -> CodeStepItem | FileSearchItem | None:
+        """The code_interpreter or file_search call `call_id` of the view."""
+        for item in reversed(self.items):
+            if isinstance(item, CodeStepItem | FileSearchItem) and item.id == call_id:
                 return item
         return None
 
