@@ -87,6 +87,34 @@ async def test_search_opens_an_old_message_scrolled_and_focused(isolated_dirs: P
         )
 
 
+async def test_more_results_load_below_when_moving_past_the_last(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    needle = "heron" + uuid.uuid4().hex[:6]
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        _thread_id, ids = await seed_thread(
+            app, "Birds", [f"{needle} sighting {i}" for i in range(27)]
+        )
+        await pilot.press("f12", *needle)
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        await wait_until(lambda: screen.answer is not None and screen.answer.query == needle)
+        assert len(screen.answer.results) == 20 and screen.answer.has_more
+        assert screen.results.option_count == 21  # the "more" row
+        assert "More results" in str(screen.results.get_option_at_index(20).prompt)
+        for _ in range(20):  # down to the "more" row: the next page loads below
+            await pilot.press("down")
+        await wait_until(lambda: len(screen.answer.results) == 27, what="the second page")
+        assert not screen.answer.has_more and screen.results.option_count == 27
+        assert [r.message_id for r in screen.answer.results] == ids[::-1]
+        assert screen.results.highlighted == 20  # where the "more" row was: the 21st result
+        await pilot.press("enter")
+        focused = await wait_until(
+            lambda: isinstance(app.focused, MessageView) and app.focused, what="message focus"
+        )
+        assert focused.item.id == ids[6]
+
+
 async def test_search_result_of_a_thread_not_in_the_list_imports_it(isolated_dirs: Path) -> None:
     app = make_app(isolated_dirs / "data")
     needle = "okapi" + uuid.uuid4().hex[:6]

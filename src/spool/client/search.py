@@ -49,6 +49,14 @@ class SearchAnswer:
     has_more: bool = False
     offline: bool = False  # an index search because there is no connection (not the server)
 
+    @property
+    def cursor(self) -> str | None:
+        """What asks for the next page (`search(..., after=cursor)`): the last result."""
+        if not self.results:
+            return None
+        last = self.results[-1]
+        return last.message_id if self.source == "server" else last.thread_id
+
 
 def _spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     """Where each word occurs in `text` (case-insensitive), merged and in order."""
@@ -70,13 +78,21 @@ def _spans(text: str, words: list[str]) -> list[tuple[int, int]]:
 
 
 def search_index(
-    query: str, threads: Iterable[ThreadRecord], limit: int = DEFAULT_LIMIT
+    query: str,
+    threads: Iterable[ThreadRecord],
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
 ) -> SearchAnswer:
-    """The threads whose title or preview contains every word of `query` (index order)."""
+    """The threads whose title or preview contains every word of `query` (index order), after
+    the thread `after` (the last result of the previous page) when given."""
     words = query.lower().split()
     results: list[SearchResult] = []
     has_more = False
-    for rec in threads if words else ():
+    records = list(threads) if words else []
+    if after is not None:
+        ids = [rec.id for rec in records]
+        records = records[ids.index(after) + 1 :] if after in ids else []
+    for rec in records:
         title, preview = rec.title or "New thread", rec.preview or ""
         haystack = f"{title}\n{preview}".lower()
         if not all(w in haystack for w in words):
@@ -127,18 +143,27 @@ class MessageSearch:
         return bool(self._server)
 
     async def search(
-        self, query: str, threads: Iterable[ThreadRecord], *, limit: int = DEFAULT_LIMIT
+        self,
+        query: str,
+        threads: Iterable[ThreadRecord],
+        *,
+        limit: int = DEFAULT_LIMIT,
+        after: str | None = None,
     ) -> SearchAnswer:
-        """Search `query` on the server when it can, else in `threads` (the index)."""
+        """Search `query` on the server when it can, else in `threads` (the index); `after`
+        (a previous answer's `cursor`) asks for the next page."""
         if not query.strip():
             return SearchAnswer(query, [], "server" if self._server else "index")
         if not await self.server_has_search():
-            answer = search_index(query, threads, limit)
+            answer = search_index(query, threads, limit, after)
             answer.offline = self.client is None
             return answer
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if after:
+            params["after"] = after
         try:
             body = await self.client.get(
-                "/spool/search", cast_to=object, options={"params": {"q": query, "limit": limit}}
+                "/spool/search", cast_to=object, options={"params": params}
             )
         except Exception as exc:
             raise SearchFailed(describe_error(exc)) from exc

@@ -60,10 +60,11 @@ class SearchMixin(AppHost):
             self._searcher = MessageSearch(client)
         return self._searcher
 
-    async def search_messages(self, query: str) -> SearchAnswer:
-        """One search: on the server when it can, else in this profile's thread index."""
+    async def search_messages(self, query: str, after: str | None = None) -> SearchAnswer:
+        """One page of a search: on the server when it can, else in this profile's thread
+        index; `after` (the previous page's `cursor`) asks for the next one."""
         threads = self.store.threads(self.profile) if self.store is not None else []
-        return await self.message_search().search(query, threads)
+        return await self.message_search().search(query, threads, after=after)
 
     def search_title(self, thread_id: str) -> str:
         """The title a result shows for its thread."""

@@ -2,10 +2,13 @@
 
 Each result shows its thread's title, who wrote the message and when, and a one-line snippet
 with the matches highlighted. Typing searches (debounced); ↑/↓ move through the results from
-the query box; Enter opens the highlighted result (the first by default); escape closes.
+the query box; Enter opens the highlighted result (the first by default); escape closes. When
+there are more results than one page, the last row says so: moving onto it (or Enter, or a
+click) loads the next page below.
 
-The screen knows nothing about servers: it is given a `search(query)` coroutine returning a
-`spool.client.search.SearchAnswer` and a `title_of(thread_id)` function.
+The screen knows nothing about servers: it is given a `search(query, after)` coroutine
+returning a `spool.client.search.SearchAnswer` (`after`: the previous page's `cursor`, None for
+the first page) and a `title_of(thread_id)` function.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class SearchChoice:
     message_id: str | None
 
 
-SearchFn = Callable[[str], Awaitable[SearchAnswer]]
+SearchFn = Callable[[str, str | None], Awaitable[SearchAnswer]]
+MORE_ID = "more"
 
 
 class SearchScreen(ModalScreen[SearchChoice | None]):
@@ -99,6 +103,7 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
         self.answer: SearchAnswer | None = None
         self.shown_at: float | None = None  # perf_counter() when the last answer was drawn
         self._timer: Timer | None = None
+        self._loading_more = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -143,13 +148,32 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
             self._note("Type to search; Enter opens the highlighted result.")
             return
         try:
-            answer = await self._search(query)
+            answer = await self._search(query, None)
         except SearchFailed as exc:
             self._note(f"Search failed: {exc}", fallback=True)
             return
         self.show_answer(answer)
 
-    def show_answer(self, answer: SearchAnswer) -> None:
+    @work(exclusive=True, group="search-more", exit_on_error=False)
+    async def _more(self) -> None:
+        shown = self.answer
+        if shown is None or not shown.has_more or self._loading_more:
+            return
+        self._loading_more = True
+        try:
+            page = await self._search(shown.query, shown.cursor)
+        except SearchFailed as exc:
+            self._note(f"Could not load more results: {exc}", fallback=True)
+            return
+        finally:
+            self._loading_more = False
+        if self.answer is not shown:
+            return  # the query changed meanwhile
+        highlighted = self.results.highlighted
+        page.results = [*shown.results, *page.results]
+        self.show_answer(page, highlighted=min(highlighted or 0, len(shown.results)))
+
+    def show_answer(self, answer: SearchAnswer, highlighted: int = 0) -> None:
         """Draw an answer (its results and where they come from)."""
         self.answer = answer
         count = len(answer.results)
@@ -164,9 +188,12 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
         options = [
             Option(self.prompt(r, now, match), id=str(i)) for i, r in enumerate(answer.results)
         ]
+        if answer.has_more and options:
+            more = Text("  More results: ↓ or Enter loads the next page", style="dim italic")
+            options.append(Option(more, id=MORE_ID))
         self.results.set_options(options)
         if options:
-            self.results.highlighted = 0
+            self.results.highlighted = min(highlighted, len(options) - 1)
         self.shown_at = time.perf_counter()
 
     def _note(self, text: str, fallback: bool = False) -> None:
@@ -203,10 +230,21 @@ class SearchScreen(ModalScreen[SearchChoice | None]):
             return
         current = ol.highlighted if ol.highlighted is not None else -step
         ol.highlighted = max(0, min(ol.option_count - 1, current + step))
+        if self._on_more_row():
+            self._more()
+
+    def _on_more_row(self) -> bool:
+        ol = self.results
+        if ol.highlighted is None or ol.option_count == 0:
+            return False
+        return ol.get_option_at_index(ol.highlighted).id == MORE_ID
 
     def action_open(self) -> None:
         """Open the highlighted result (the first when none is)."""
         if self.answer is None or not self.answer.results:
+            return
+        if self._on_more_row():
+            self._more()
             return
         index = self.results.highlighted or 0
         result = self.answer.results[min(index, len(self.answer.results) - 1)]
