@@ -425,3 +425,86 @@ def test_the_demo_model_is_named_once(start_server: Any, isolated_dirs: Path, mo
     assert "SmolLM2-135M, is a tiny offline demo" in first.stderr
     again = spool("ask", "--profile", "test", "--model", "smollm2", "hi again")
     assert again.returncode == 0 and "tiny offline demo" not in again.stderr
+
+
+# --- MCP tools (--mcp NAME) -------------------------------------------------------------------
+MCP_SERVER = Path(__file__).resolve().parent / "mcp_server.py"
+ASK = [sys.executable, "-m", "spool", "ask", "--profile", "test", "--model", "echo"]
+
+
+def _with_mcp_server(remote: Remote, *, ask: bool = True) -> Path:
+    """Add `[mcp.tools]` (the test MCP server) to the test's config; returns its call log."""
+    log = remote.config_dir / "calls.log"
+    with (remote.config_dir / "config.toml").open("a", encoding="utf-8") as f:
+        f.write(
+            f"\n[mcp.tools]\ncommand = {json.dumps(sys.executable)}\n"
+            f"args = [{json.dumps(str(MCP_SERVER))}]\nask = {'true' if ask else 'false'}\n"
+            f"env = {{ MCP_CALL_LOG = {json.dumps(str(log))} }}\n"
+        )
+    return log
+
+
+def test_mcp_tools_answer_the_call_with_yes(remote: Remote) -> None:
+    log = _with_mcp_server(remote)
+    result = remote.ask("--mcp", "tools", "--yes", '/call add {"a": 2, "b": 3}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "add returned: 5\n"
+    assert '[tool] add({"a": 2, "b": 3}) -> 5' in result.stderr
+    assert log.read_text().splitlines()[-1] == "add 2 3"
+
+
+def test_mcp_call_without_a_terminal_is_denied_and_says_how_to_allow_it(remote: Remote) -> None:
+    log = _with_mcp_server(remote)
+    result = remote.ask("--mcp", "tools", '/call add {"a": 2, "b": 3}')
+    assert result.returncode == 0, result.stderr  # the run completes: the model is told
+    assert result.stdout == "add returned: error: the user did not allow this tool call\n"
+    assert "no terminal to ask on; pass --yes" in result.stderr
+    assert not log.exists() or "add" not in log.read_text()  # never reached the server
+
+
+def test_mcp_server_that_does_not_ask_needs_no_yes(remote: Remote) -> None:
+    _with_mcp_server(remote, ask=False)
+    result = remote.ask("--mcp", "tools", '/call shout {"text": "hey"}')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "shout returned: HEY\n"
+
+
+def test_unknown_mcp_server_fails_before_posting(remote: Remote) -> None:
+    result = remote.ask("--mcp", "nosuch", "hello")
+    assert result.returncode == 1
+    assert "no MCP server 'nosuch' in the config file" in result.stderr
+    store = remote.index()
+    try:
+        assert store.threads("test") == []  # nothing was created
+    finally:
+        store.close()
+
+
+def test_mcp_call_is_approved_on_the_terminal(remote: Remote) -> None:
+    """stdin, stdout and stderr on a terminal: the question is asked there; `y` allows it."""
+    log = _with_mcp_server(remote)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*ASK, "--mcp", "tools", '/call add {"a": 20, "b": 22}'],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(slave)
+    out = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"[N]o:" not in out and time.monotonic() < deadline:
+            out += os.read(master, 4096)
+        assert b"Allow add(" in out and b"MCP server tools" in out
+        os.write(master, b"y\n")
+        out += _read_pty(master, proc)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, out.decode()
+    assert "add returned: 42" in out.decode()
+    assert log.read_text().splitlines()[-1] == "add 20 22"

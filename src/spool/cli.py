@@ -202,6 +202,19 @@ def _client_options(f: Any) -> Any:
     type=click.Path(exists=True, dir_okay=False, readable=True),
     help="Attach a file for file_search (repeatable); citations print as footnotes.",
 )
+@click.option(
+    "--mcp",
+    "mcp_servers",
+    multiple=True,
+    metavar="NAME",
+    help="Offer the tools of the [mcp.NAME] server of the config file (repeatable).",
+)
+@click.option(
+    "--yes",
+    "approve_all",
+    is_flag=True,
+    help="Run tool calls that ask first without asking (needed without a terminal).",
+)
 @_client_options
 @click.pass_context
 def ask(
@@ -212,6 +225,8 @@ def ask(
     assistant: str | None,
     model: str | None,
     files: tuple[str, ...],
+    mcp_servers: tuple[str, ...],
+    approve_all: bool,
     profile: str | None,
     data_dir: str | None,
 ) -> None:
@@ -222,6 +237,8 @@ def ask(
     Function calls are answered from the local tool registry (tools.py in the config dir,
     `spool.tools` entry points). --file uploads a file and attaches it for file_search (the
     run gets the file_search tool); the answer's citations print as [n] with footnotes.
+    --mcp NAME offers the tools of an MCP server of the config file; a call of a server that
+    asks first (the default) is approved on the terminal, or needs --yes without one.
     """
     if thread_id and new:
         raise click.UsageError("--thread and --new exclude each other")
@@ -243,6 +260,9 @@ def ask(
         assistant=assistant,
         model=model or (ctx.obj or {}).get("model"),
         files=[Path(f) for f in files],
+        mcp_servers=tuple(dict.fromkeys(mcp_servers)),
+        approve_all=approve_all,
+        ask_on_terminal=sys.stdin.isatty() and sys.stderr.isatty(),
     )
     sys.exit(_run_command("ask", run_ask(request, sys.stdout, sys.stderr)))
 

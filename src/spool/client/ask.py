@@ -245,6 +245,9 @@ class AskRequest:
     assistant: str | None = None
     model: str | None = None
     files: list[Path] = field(default_factory=list)  # attached for file_search
+    mcp_servers: tuple[str, ...] = ()  # [mcp.NAME] servers whose tools the run is offered
+    approve_all: bool = False  # --yes: tool calls that ask first run without asking
+    ask_on_terminal: bool = False  # stdin and stderr are a terminal: approvals are asked there
 
 
 @dataclass
@@ -255,6 +258,7 @@ class Asker:
     out: TextIO
     err: TextIO
     registry: Any = None  # a ToolRegistry; loaded on the first requires_action
+    toolbox: Any = None  # client.ask_tools.AskToolbox: MCP servers + the registry
     config: Any = None
     connection: Connection | None = None
     client: Any = None
@@ -296,6 +300,9 @@ class Asker:
             await self._cancel_active_run()
             raise
         finally:
+            if self.toolbox is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.toolbox.close())
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.connection.close())
 
@@ -303,6 +310,7 @@ class Asker:
         import openai
 
         req = self.request
+        await self._start_tools()
         remembered, thread_title = self._read_index()
         try:
             self.assistant = await self._resolve_assistant(remembered)
@@ -492,10 +500,14 @@ class Asker:
         kwargs: dict[str, Any] = {"thread_id": self.thread_id, "assistant_id": self.assistant.id}
         if self.request.model:
             kwargs["model"] = self.request.model
+        tools = None
         if attachments:
             from spool.client.files import with_file_search
 
-            kwargs["tools"] = with_file_search(self.assistant.tools or [])
+            tools = with_file_search(self.assistant.tools or [])
+        offered = self.toolbox.run_tools(tools if tools is not None else self._assistant_tools())
+        if offered is not None or tools is not None:
+            kwargs["tools"] = offered if offered is not None else tools
         manager = threads.runs.stream(**kwargs)
         while True:
             run = await self._consume(manager)
@@ -591,18 +603,44 @@ class Asker:
                 self.printer.complete(message.id, message_text(message))
         return run
 
-    async def _tool_outputs(self, run: Any) -> list[dict[str, str]] | None:
-        """Answer every pending call from the tool registry (None: cancelled, unknown call)."""
-        from spool.client.tools import ToolRegistry
+    async def _start_tools(self) -> None:
+        """Start the MCP servers chosen with --mcp (before anything is posted)."""
+        import sys
 
-        calls = run.required_action.submit_tool_outputs.tool_calls
-        if self.registry is None:
-            self.registry = ToolRegistry.load()
-            for problem in self.registry.problems:
-                self.warn(f"tool registry: {problem}")
-        unknown = sorted(
-            {c.function.name for c in calls if not self.registry.knows(c.function.name)}
+        from spool.client.ask_tools import AskToolbox, ToolboxError
+
+        req = self.request
+        color = _use_color(self.err)
+
+        def prompt(question: str) -> str:
+            self.err.write(question)
+            self.err.flush()
+            return sys.stdin.readline()
+
+        self.toolbox = AskToolbox(
+            self.config,
+            servers=req.mcp_servers,
+            prompt=prompt if req.ask_on_terminal else None,
+            approve_all=req.approve_all,
+            registry=self.registry,
+            log_dir=req.data_dir / "mcp-logs",
+            log=lambda line: (self.err.write(_dim(line, color) + "\n"), self.err.flush()),
+            warn=self.warn,
         )
+        try:
+            await self.toolbox.start()
+        except ToolboxError as exc:
+            raise CommandError(f"MCP: {exc}") from exc
+
+    def _assistant_tools(self) -> list[dict[str, Any]]:
+        tools = self.assistant.tools or []
+        return [t.model_dump(exclude_unset=True) if hasattr(t, "model_dump") else t for t in tools]
+
+    async def _tool_outputs(self, run: Any) -> list[dict[str, str]] | None:
+        """Answer every pending call (MCP tools, the tool registry); CommandError when a call
+        has no answerer (the run is cancelled)."""
+        calls = run.required_action.submit_tool_outputs.tool_calls
+        unknown = self.toolbox.unknown(calls)
         if unknown:
             await self._cancel_active_run(run.id)
             from spool.config import config_dir
@@ -614,17 +652,7 @@ class Asker:
                 f"(define it in {config_dir() / 'tools.py'} or a `spool.tools` entry point); "
                 "the run was cancelled"
             )
-        color = _use_color(self.err)
-        outputs = []
-        for call in calls:
-            output = await self.registry.call(call.function.name, call.function.arguments)
-            self.err.write(
-                _dim(f"[tool] {call.function.name}({call.function.arguments}) -> {output}", color)
-                + "\n"
-            )
-            self.err.flush()
-            outputs.append({"tool_call_id": call.id, "output": output})
-        return outputs
+        return await self.toolbox.outputs(calls)
 
     async def _cancel_active_run(self, run_id: str | None = None) -> None:
         """Cancel the run (best effort), so the thread is not left locked."""
