@@ -267,7 +267,7 @@ class Asker:
     assistant: Any = None
     printer: ReplyPrinter | None = None
     posted: bool = False  # the question is on the server
-    footnotes: Any = None  # client.files.Footnotes: citations → [n]
+    footnotes: Any = None  # client.citations.Footnotes: citations → [n]
     _index: Index | None = None
 
     def warn(self, message: str) -> None:
@@ -286,7 +286,7 @@ class Asker:
             self.warn(f"config: {problem}")
         self.connection = connection_for(req.profile, req.data_dir, self.config)
         self._index = Index(req.data_dir, self.warn)
-        from spool.client.files import Footnotes
+        from spool.client.citations import Footnotes
 
         self.footnotes = Footnotes()
         self.printer = reply_printer(self.out, self.footnotes.show)

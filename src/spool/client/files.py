@@ -1,12 +1,10 @@
 """Files and vector stores on the server, for `spool ask --file`, `spool files …` and
 `spool stores …` (and later the TUI): upload with progress, list, delete, create a store, add
-files to it, search it, and citations → numbered footnotes. No Textual here."""
+files to it, search it (citations → footnotes: `spool.client.citations`). No Textual here."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -87,42 +85,6 @@ def with_file_search(tools: list[Any]) -> list[dict[str, Any]]:
     if not any(t.get("type") == "file_search" for t in out):
         out.append(dict(FILE_SEARCH))
     return out
-
-
-@dataclass
-class Footnotes:
-    """Citation markers in a reply → `[n]`, one number per cited file, in citation order."""
-
-    names: dict[str, str] = field(default_factory=dict)  # file id -> file name
-    numbers: dict[str, int] = field(default_factory=dict)  # file id -> n
-    markers: dict[str, str] = field(default_factory=dict)  # marker text -> file id
-
-    def add(self, annotations: list[Any] | None) -> None:
-        """Learn the file_citation annotations of a text part (or delta)."""
-        for annotation in annotations or []:
-            if getattr(annotation, "type", None) != "file_citation":
-                continue
-            citation = getattr(annotation, "file_citation", None)
-            file_id = getattr(citation, "file_id", None)
-            text = getattr(annotation, "text", None)
-            if not file_id or not text:
-                continue
-            self.markers[text] = file_id
-            self.numbers.setdefault(file_id, len(self.numbers) + 1)
-
-    def show(self, text: str) -> str:
-        """The text with every known marker replaced by its `[n]`."""
-        if not self.markers:
-            return text
-        pattern = "|".join(re.escape(m) for m in sorted(self.markers, key=len, reverse=True))
-        return re.sub(pattern, lambda m: f"[{self.numbers[self.markers[m.group(0)]]}]", text)
-
-    def lines(self) -> list[str]:
-        """`[n] file name` for every cited file."""
-        return [
-            f"[{n}] {self.names.get(file_id, file_id)}"
-            for file_id, n in sorted(self.numbers.items(), key=lambda item: item[1])
-        ]
 
 
 async def with_client(profile: str, data_dir: Path, work: Callable[[Any], Any]) -> Any:

@@ -77,6 +77,12 @@ class RunOutcome:
 
 
 def _message_item(message: Any) -> MessageItem:
+    item = _plain_message_item(message)
+    item.citations.add_message(message)  # file_citation annotations → [n]
+    return item
+
+
+def _plain_message_item(message: Any) -> MessageItem:
     role = "user" if message.role == "user" else "assistant"
     images = images_of(message)
     return MessageItem(
@@ -491,6 +497,7 @@ class RunDriver:
             if item is None:
                 item = view.add(MessageItem(data.id, "assistant", "", "in_progress"))  # type: ignore[assignment]
             assert isinstance(item, MessageItem)
+            item.citations.add_message(data)  # (each annotation arrives once, in a delta)
             for part in data.delta.content or []:
                 if part.type == "text" and part.text is not None and part.text.value:
                     item.text += part.text.value
@@ -512,6 +519,7 @@ class RunDriver:
                 item.images = images_of(data) or item.images
                 item.files = files_of(data) or item.files
                 item.text = _shown_text(data, item.images) or item.text
+                item.citations.add_message(data)
                 item.status = data.status or "completed"
                 self._last_emit.pop(item.id, None)
                 view.updated(item)
@@ -613,6 +621,7 @@ class RunDriver:
                     if item is None:
                         view.add(_message_item(message))
                     else:
+                        item.citations.add_message(message)
                         fresh = _message_item(message)
                         if fresh.text != item.text or item.status != message.status:
                             item.text, item.status = fresh.text, message.status or item.status

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from spool.client.citations import Footnotes
+
 ACTIVE_STATUSES = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL_STATUSES = frozenset({"completed", "cancelled", "failed", "incomplete", "expired"})
 # A user message the server has not got yet: waiting in the outbox, being posted, or refused.
@@ -92,6 +94,7 @@ class MessageItem:
     status: str = "completed"  # in_progress | completed | incomplete | queued | sending | unsent
     run_id: str | None = None
     created_at: float = 0.0
+    citations: Footnotes = field(default_factory=Footnotes)  # file_citation annotations
     error: str | None = None  # why a local message is unsent
     images: list[str] = field(default_factory=list)  # file ids of its image_file parts
     files: list[ProducedFile] = field(default_factory=list)  # its file_path annotations

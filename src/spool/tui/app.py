@@ -35,6 +35,12 @@ from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, mod
 from spool.tui.commands import SpoolCommands
 from spool.tui.conversation import CONVERSATION_ACTIONS, ConversationMixin
 from spool.tui.heap import settle_heap
+from spool.tui.retrieval_actions import (
+    RETRIEVAL_ACTIONS,
+    RETRIEVAL_BINDINGS,
+    RetrievalMixin,
+    retrieval_key_help,
+)
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import HelpScreen, KeyHelp
 from spool.tui.screens.rename import RenameScreen
@@ -84,6 +90,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.inspect_run", "inspect_run", "Inspect the run (steps, usage, timings)"),
     ("spool.export", "export_thread", "Export the thread (Markdown or JSON)"),
     *ASSISTANT_ACTIONS,  # assistants, run options, theme (spool.tui.assistant_actions)
+    *RETRIEVAL_ACTIONS,  # sources, citations, vector stores (spool.tui.retrieval_actions)
     ("spool.help", "help", "Help: keys and paths"),
     ("spool.palette", "command_palette", "Command palette"),
     ("spool.focus_composer", "focus_composer", "Focus the composer"),
@@ -102,6 +109,7 @@ class MainScreen(Screen[None]):
 
 
 class SpoolApp(
+    RetrievalMixin,
     AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin, SearchMixin, App[int]
 ):
     """The spool chat client."""
@@ -132,6 +140,7 @@ class SpoolApp(
         Binding("f8", "edit_assistant", "Edit assistant", id="spool.edit_assistant"),
         Binding("f9", "run_options", "Run options", id="spool.run_options"),
         Binding("ctrl+t", "pick_theme", "Theme", id="spool.theme"),
+        *RETRIEVAL_BINDINGS,
         Binding("f1", "help", "Help", id="spool.help"),
         Binding("ctrl+p", "command_palette", "Palette", id="spool.palette", priority=True),
         Binding("ctrl+l", "focus_composer", "Composer", id="spool.focus_composer", show=False),
@@ -872,6 +881,7 @@ class SpoolApp(
         keys += modal_key_help()
         keys += extra_key_help()
         keys += search_key_help()
+        keys += retrieval_key_help()
         paths = {
             "Config file": str(config.config_file()),
             "Data (index, server)": str(self.data_dir),

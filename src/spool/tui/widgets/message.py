@@ -30,6 +30,7 @@ from textual.widgets import Static
 
 from spool.client.view_model import MessageItem
 from spool.markdown_blocks import finished_prefix_length
+from spool.tui.widgets.sources import SourcesList
 
 # A non-scrolling widget's virtual size changes with its size, right after a reflow; Textual's
 # default `virtual_size` reactive then asks for a second, useless reflow. The widgets below never
@@ -247,6 +248,7 @@ class MessageView(Vertical):
         Binding("down", "step(1)", "Next message", id="message.next", show=False),
         Binding("e", "app.edit_message", "Edit and resend", id="message.edit", show=False),
         Binding("delete", "app.delete_message", "Delete", id="message.delete", show=False),
+        Binding("s", "sources", "Sources", id="message.sources", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -274,6 +276,7 @@ class MessageView(Vertical):
         self._shown_status = item.status
         self._body: Static | StreamingMarkdown | MarkdownChunk | None = None
         self._highlight: Static | None = None
+        self._sources: SourcesList | None = None  # under a reply with citations
 
     def _who(self) -> Text:
         user = self.item.role == "user"
@@ -314,16 +317,20 @@ class MessageView(Vertical):
             self._body = Static(self._user_text(), classes="body")
         elif self.item.streaming:
             yield Static(self._who(), classes="who")
-            self._body = StreamingMarkdown(self.item.text, streaming=True)
+            self._body = StreamingMarkdown(self.shown_reply, streaming=True)
         else:
-            self._body = MarkdownChunk(self.item.text, header=self._who(), classes="body")
+            self._body = MarkdownChunk(self.shown_reply, header=self._who(), classes="body")
         yield self._body
+        if self.item.role == "assistant" and len(self.item.citations):
+            self._sources = SourcesList(self.item)
+            yield self._sources
         self.set_class(self.item.status == "incomplete", "-incomplete")
         self.set_class(self.item.local, "-local")
 
     def refresh_item(self) -> None:
         """Re-render after the item changed (text delta, status)."""
         self.clear_highlight()
+        self._refresh_sources()
         self.set_class(self.item.status == "incomplete", "-incomplete")
         self.set_class(self.item.local, "-local")
         body = self._body
@@ -336,9 +343,9 @@ class MessageView(Vertical):
         ):
             self.call_later(self._finish)
         elif isinstance(body, StreamingMarkdown):
-            body.set_text(self.item.text, streaming=True)
+            body.set_text(self.shown_reply, streaming=True)
         elif isinstance(body, MarkdownChunk):
-            body.set_source(self.item.text)
+            body.set_source(self.shown_reply)
         elif self.item.text != self._shown_text or self.item.status != self._shown_status:
             self._shown_text, self._shown_status = self.item.text, self.item.status
             body.update(self._user_text())
@@ -350,12 +357,34 @@ class MessageView(Vertical):
         body = self._body
         if not isinstance(body, StreamingMarkdown) or self.item.streaming:
             return
-        final = MarkdownChunk(self.item.text, header=self._who(), classes="body")
+        final = MarkdownChunk(self.shown_reply, header=self._who(), classes="body")
         self._body = final
         with self.app.batch_update():
             await self.query(".who").remove()
             await body.remove()
-            await self.mount(final)
+            await self.mount(final, before=self._sources)
+
+    @property
+    def shown_reply(self) -> str:
+        """The item's text as shown: citation markers as `[n]` (spool.client.citations)."""
+        return self.item.citations.show(self.item.text)
+
+    def _refresh_sources(self) -> None:
+        if self.item.role != "assistant" or not len(self.item.citations):
+            return
+        if self._sources is None:
+            self._sources = SourcesList(self.item)
+            self.mount(self._sources)
+        else:
+            self._sources.refresh_sources()
+
+    def action_sources(self) -> None:
+        """Focus the first source of the reply (its citations)."""
+        rows = self._sources.rows if self._sources is not None else []
+        if rows:
+            rows[0].focus()
+        else:
+            self.app.notify("This message cites no sources.")
 
     def action_step(self, step: int) -> None:
         """Focus the previous (-1) or next (1) message of the transcript."""
