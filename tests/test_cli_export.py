@@ -125,7 +125,8 @@ def test_export_json_to_a_file(remote: Path, conversation: dict[str, Any], tmp_p
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     doc = json.loads(out.read_text(encoding="utf-8"))
-    assert set(doc) == {"thread", "messages", "runs"}
+    assert set(doc) == {"thread", "messages", "runs", "footnotes"}
+    assert doc["footnotes"] == []  # no citations in this thread
     assert doc["thread"]["id"] == conversation["thread_id"]
     assert [m["id"] for m in doc["messages"]] == conversation["message_ids"]
     assert [m["role"] for m in doc["messages"]] == ["user", "assistant"] * 2 + ["user"]

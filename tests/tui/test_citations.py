@@ -198,3 +198,26 @@ def test_chunks_follow_the_marker_and_locate_in_the_file() -> None:
     placed = locate(Passage("three  four"), doc, context=8)
     assert placed.found and placed.before == "…two " and placed.after == " five…"
     assert not locate(Passage("absent"), doc).found
+
+
+async def test_export_keeps_citations_as_footnotes(tmp_path: Path) -> None:
+    import json
+
+    from spool.client.export import export_thread
+
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        _widget, guide_id = await cited_reply(app, pilot, tmp_path)
+        client, thread_id = app.connection.client, app.current
+        md = await export_thread(client, thread_id, "md")
+        assert "【" not in md
+        reply = next(line for line in md.splitlines() if line.startswith("Top result:"))
+        assert reply.endswith('" [^1]')
+        assert "\n[^1]: lighthouse.md\n" in md
+        doc = json.loads(await export_thread(client, thread_id, "json"))
+        (note,) = doc["footnotes"]
+        assert note["number"] == 1 and note["file_id"] == guide_id
+        assert note["file_name"] == "lighthouse.md" and note["markers"] == ["【0:0†lighthouse.md】"]
+        assert note["message_ids"] == [doc["messages"][-1]["id"]]
+        annotation = doc["messages"][-1]["content"][0]["text"]["annotations"][0]
+        assert annotation["file_citation"]["file_id"] == guide_id  # the API object as it is

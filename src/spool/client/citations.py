@@ -78,12 +78,15 @@ class Footnotes:
     def __bool__(self) -> bool:  # (an empty Footnotes is still a Footnotes)
         return True
 
-    def show(self, text: str) -> str:
-        """The text with every known marker replaced by its `[n]`."""
+    def show(self, text: str, template: str = "[{n}]") -> str:
+        """The text with every known marker replaced by its `[n]` (or `template`, e.g. the
+        Markdown footnote reference `[^{n}]`)."""
         if not self.markers:
             return text
         pattern = "|".join(re.escape(m) for m in sorted(self.markers, key=len, reverse=True))
-        return re.sub(pattern, lambda m: f"[{self.numbers[self.markers[m.group(0)]]}]", text)
+        return re.sub(
+            pattern, lambda m: template.format(n=self.numbers[self.markers[m.group(0)]]), text
+        )
 
     def name(self, file_id: str) -> str:
         """The file's name: known, else the one in its marker, else its id."""

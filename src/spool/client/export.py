@@ -3,12 +3,16 @@
 `export_thread(client, thread_id, fmt)` fetches the thread, all its messages (auto-paging,
 oldest first), its runs and their steps, and returns the text:
 
-* `json`: `{"thread": {...}, "messages": [...], "runs": [...]}`, the API objects as dicts
-  (`model_dump(mode="json")`); each run dict carries an extra `"steps"` list with its run steps.
+* `json`: `{"thread": {...}, "messages": [...], "runs": [...], "footnotes": [...]}`, the API
+  objects as dicts (`model_dump(mode="json")`); each run dict carries an extra `"steps"` list
+  with its run steps; `footnotes` lists the cited files (`number`, `file_id`, `file_name`,
+  `markers`, `message_ids`), numbered as in the Markdown.
 * `md`: a title, every turn under a level-2 heading with its author (`User`, or the assistant's
   name) and time, the function calls of each run as fenced JSON (arguments and output) inside
   the assistant's turn where they happened, and a line for runs that did not complete. Headings
-  inside messages are moved down two levels, so they cannot be mistaken for turns.
+  inside messages are moved down two levels, so they cannot be mistaken for turns. Citations
+  become Markdown footnotes: `[^n]` in the text (one number per cited file, across the thread),
+  `[^n]: file name` after the message that first cites the file.
 
 No Textual here; `client` is an `openai.AsyncOpenAI` (or anything with the same `beta.threads`).
 """
@@ -20,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from spool.client.citations import Footnotes
 
 FORMATS = ("md", "json")
 PAGE_LIMIT = 100
@@ -36,6 +42,7 @@ class ThreadDump:
     runs: list[Any] = field(default_factory=list)
     steps: dict[str, list[Any]] = field(default_factory=dict)  # run id -> its steps
     assistants: dict[str, str] = field(default_factory=dict)  # assistant id -> name
+    file_names: dict[str, str] = field(default_factory=dict)  # cited file id -> file name
 
 
 def message_text(message: Any) -> str:
@@ -88,7 +95,21 @@ async def fetch_thread(client: Any, thread_id: str, *, steps: bool = True) -> Th
             continue
         if assistant.name:
             dump.assistants[assistant_id] = assistant.name
+    cited = footnotes(dump)
+    for file_id in cited.unnamed():
+        try:
+            dump.file_names[file_id] = (await client.files.retrieve(file_id)).filename
+        except Exception:  # deleted since: the name in its marker, else its id
+            continue
     return dump
+
+
+def footnotes(dump: ThreadDump) -> Footnotes:
+    """The thread's citations, numbered in the order the messages cite their files."""
+    notes = Footnotes(names=dict(dump.file_names))
+    for message in dump.messages:
+        notes.add_message(message)
+    return notes
 
 
 async def export_thread(client: Any, thread_id: str, fmt: str, *, title: str | None = None) -> str:
@@ -113,10 +134,27 @@ def to_json(dump: ThreadDump) -> str:
         data = _dump(run)
         data["steps"] = [_dump(s) for s in dump.steps.get(run.id, [])]
         runs.append(data)
+    notes = footnotes(dump)
+    cited_in: dict[str, list[str]] = {}
+    for message in dump.messages:
+        one = Footnotes()
+        one.add_message(message)
+        for file_id in one.numbers:
+            cited_in.setdefault(file_id, []).append(message.id)
     doc = {
         "thread": _dump(dump.thread),
         "messages": [_dump(m) for m in dump.messages],
         "runs": runs,
+        "footnotes": [
+            {
+                "number": s.number,
+                "file_id": s.file_id,
+                "file_name": s.name,
+                "markers": s.markers,
+                "message_ids": cited_in.get(s.file_id, []),
+            }
+            for s in notes.sources()
+        ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -229,6 +267,8 @@ def to_markdown(dump: ThreadDump, *, title: str | None = None) -> str:
     out.append(f"- Messages: {len(messages)}")
     out.append("")
     run_assistant = {r.id: r.assistant_id for r in dump.runs}
+    notes = footnotes(dump)
+    defined: set[str] = set()  # cited files whose footnote is written
 
     def assistant_name(assistant_id: str | None) -> str:
         return dump.assistants.get(assistant_id or "", "") or "Assistant"
@@ -252,11 +292,23 @@ def to_markdown(dump: ThreadDump, *, title: str | None = None) -> str:
             who = message.assistant_id or run_assistant.get(message.run_id or "")
             turn(assistant_name(who), when)
             out.extend(block + "\n" for block in before.get(i, []))  # its calls, first
-        text = demote_headings(message_text(message).strip("\n"))
+        text = demote_headings(notes.show(message_text(message), "[^{n}]").strip("\n"))
         out.append(text if text else "*(empty)*")
         out.append("")
+        first = [s for s in notes.sources() if s.file_id not in defined and _cites(message, s)]
+        for source in first:
+            defined.add(source.file_id)
+            out.append(f"[^{source.number}]: {source.name}")
+        if first:
+            out.append("")
         out.extend(block + "\n" for block in after.get(i, []))
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _cites(message: Any, source: Any) -> bool:
+    one = Footnotes()
+    one.add_message(message)
+    return source.file_id in one.numbers
 
 
 _HEADING = re.compile(r"^(#{1,6})(\s)")
