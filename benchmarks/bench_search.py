@@ -44,25 +44,31 @@ def make_words(rng: random.Random) -> list[str]:
 
 def build(data_dir: Path, threads: int, per_thread: int) -> tuple[list[str], float]:
     """The database with `threads` × `per_thread` messages; returns (vocabulary by rank, s)."""
+    import asyncio
+
     from spool.server import objects
-    from spool.server.db import Database
+    from spool.server.storage.sqlite import SQLiteDatabase as Database
 
     rng = random.Random(11)
     words = make_words(rng)
     weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf: rank 1 is the commonest
     db = Database(data_dir / "spool.db")
     t0 = time.perf_counter()
-    with db.transaction():
+    run = asyncio.new_event_loop().run_until_complete
+    with db.sync_transaction():
         for _ in range(threads):
             thread = objects.thread({})
-            db.insert("threads", thread)
+            run(db.insert("threads", thread))
             for j in range(per_thread):
                 text = " ".join(rng.choices(words, weights, k=rng.randint(10, 50)))
                 role = "user" if j % 2 == 0 else "assistant"
-                db.insert(
-                    "messages", objects.user_message(thread["id"], {"role": role, "content": text})
+                run(
+                    db.insert(
+                        "messages",
+                        objects.user_message(thread["id"], {"role": role, "content": text}),
+                    )
                 )
-    db.close()
+    db.close_now()
     return words, time.perf_counter() - t0
 
 

@@ -95,6 +95,8 @@ class ServerProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
+        if os.environ.get("SPOOL_TEST_SERVER_LOG"):  # debugging: show what the server said
+            sys.stderr.write("".join(self.output))
         if self.process.poll() is None:
             self.process.terminate()
             try:

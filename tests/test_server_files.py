@@ -164,18 +164,18 @@ def test_files_survive_a_restart(start_server, tmp_path):
 
 async def test_server_made_files_via_the_store(tmp_path):
     """The API other server parts use (code_interpreter outputs): bytes/paths in, path out."""
-    from spool.server.db import Database
     from spool.server.files import FileStore
+    from spool.server.storage.sqlite import SQLiteDatabase as Database
 
     db = Database(tmp_path / "spool.db")
     store = FileStore(tmp_path, db)
     made = await store.store_bytes(b"\x89PNG fake", "plot.png")
     assert made["purpose"] == "assistants_output" and made["bytes"] == 9
-    assert store.path_of(made["id"]).read_bytes() == b"\x89PNG fake"
+    assert (await store.path_of(made["id"])).read_bytes() == b"\x89PNG fake"
     source = tmp_path / "out.csv"
     source.write_text("a,b\n1,2\n")
     copied = await store.store_path(source)
     assert copied["filename"] == "out.csv"
-    assert store.path_of(copied["id"]).read_text() == "a,b\n1,2\n"
-    assert store.path_of("file-unknown") is None
-    db.close()
+    assert (await store.path_of(copied["id"])).read_text() == "a,b\n1,2\n"
+    assert await store.path_of("file-unknown") is None
+    await db.close()

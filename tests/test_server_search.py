@@ -12,7 +12,7 @@ import pytest
 
 from server_helpers import assert_error_envelope, raw_http, wait_for_run
 from spool.client.search import MessageSearch
-from spool.server.db import Database
+from spool.server.storage.sqlite import SQLiteDatabase as Database
 
 
 def word() -> str:
@@ -63,6 +63,32 @@ def test_results_are_newest_first_and_paged_by_limit(client: Any, raw: Any) -> N
     body = search(raw, w, limit=2)
     assert [h["message_id"] for h in body["data"]] == [ids[2], ids[1]]
     assert body["has_more"] is True
+
+
+def test_after_pages_through_every_result_once(client: Any, raw: Any) -> None:
+    w = word()
+    thread = client.beta.threads.create()
+    ids = [
+        client.beta.threads.messages.create(thread.id, role="user", content=f"{w} item {i}").id
+        for i in range(7)
+    ]
+    seen: list[str] = []
+    after = None
+    while True:
+        body = search(raw, w, limit=3, **({"after": after} if after else {}))
+        seen += [h["message_id"] for h in body["data"]]
+        if not body["has_more"]:
+            break
+        after = body["data"][-1]["message_id"]
+    assert seen == ids[::-1]  # newest first, none twice, none missed
+    # a cursor whose message was deleted meanwhile still resolves (its tombstone's position)
+    client.beta.threads.messages.delete(ids[4], thread_id=thread.id)
+    assert [h["message_id"] for h in search(raw, w, limit=2, after=ids[4])["data"]] == [
+        ids[3],
+        ids[2],
+    ]
+    response = raw.get("spool/search", params={"q": w, "after": "msg_nosuch"})
+    assert assert_error_envelope(response, 400)["param"] == "after"
 
 
 def test_run_written_replies_are_indexed_once_complete(client: Any, raw: Any) -> None:
@@ -142,10 +168,10 @@ async def test_client_search_uses_the_extension_through_the_sdk(aclient: Any) ->
     assert answer.results[0].highlights == [(4, 4 + len(w))]
 
 
-def test_migration_indexes_messages_written_before_it(tmp_path: Path) -> None:
+async def test_migration_indexes_messages_written_before_it(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     db = Database(path)
-    db.insert(
+    await db.insert(
         "messages",
         {
             "id": "msg_old",
@@ -157,12 +183,12 @@ def test_migration_indexes_messages_written_before_it(tmp_path: Path) -> None:
         "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_update;"
         "DROP TRIGGER messages_fts_delete; DROP TABLE messages_fts; PRAGMA user_version = 5;"
     )
-    db.close()
+    await db.close()
     db = Database(path)
     rows = db.conn.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'pelican'")
     assert len(rows.fetchall()) == 1
     assert db.conn.execute("PRAGMA user_version").fetchone()[0] >= 6
-    db.close()
+    await db.close()
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 

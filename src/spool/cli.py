@@ -71,6 +71,22 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     help="Exit when no client used the server for this long and no run is executing "
     "(the embedded server; default: run until stopped).",
 )
+@click.option(
+    "--database",
+    "database_url",
+    envvar="SPOOL_DATABASE_URL",
+    default=None,
+    help="sqlite:///PATH or postgresql://… (SPOOL_DATABASE_URL; default: spool.db in the data "
+    "dir). Replicas on one PostgreSQL share it.",
+)
+@click.option(
+    "--blobs",
+    "blobs_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory of uploaded files' bytes (default: files/ in the data dir); replicas "
+    "share one (a filesystem with atomic rename).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -82,6 +98,8 @@ def serve(
     echo_delay_ms: int,
     run_expiry_s: int,
     idle_exit_s: float | None,
+    database_url: str | None,
+    blobs_dir: str | None,
 ) -> None:
     """Run the Assistants v2 compatible server."""
     from pathlib import Path
@@ -100,6 +118,8 @@ def serve(
             echo_delay_ms=echo_delay_ms,
             run_expiry_s=run_expiry_s,
             idle_exit_s=idle_exit_s,
+            database_url=database_url,
+            blobs_dir=Path(blobs_dir) if blobs_dir else None,
         )
     except ServeError as exc:
         click.echo(f"spool serve: {exc}", err=True)

@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError
 from spool.server.files import FileStore
@@ -34,6 +33,7 @@ from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
 from spool.server.runs import ACTIVE, RunManager
 from spool.server.state import ServerSettings, State
+from spool.server.storage import open_database
 from spool.server.tools import ToolServices
 from spool.server.vector_stores import VectorStores
 
@@ -145,13 +145,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for note in private_data_dir(settings.data_dir):
             log.warning("fixed permissions: %s", note)
-        state.db = Database(settings.data_dir / "spool.db")
+        state.db = await open_database(settings.database_url, settings.data_dir)
         for note in state.db.fixed_modes:
             log.warning("fixed permissions: %s", note)
-        state.files = FileStore(settings.data_dir, state.db)
+        state.files = FileStore(settings.data_dir, state.db, root=settings.blobs_dir)
         state.stores = VectorStores(state.db, state.files)
         state.on_file_deleted.append(state.stores.detach_everywhere)
-        requeued = state.stores.start()
+        requeued = await state.stores.start()
         if requeued:
             log.warning(
                 "re-indexing %d file(s) a previous server process left in progress", requeued
@@ -161,12 +161,12 @@ def create_app(
             state.db,
             state.router,
             run_expiry_s=settings.run_expiry_s,
-            services=ToolServices(state.db, state.files, state.stores),
+            services=ToolServices(state.db, state.files, state.stores, settings.data_dir),
             metrics=state.metrics,
         )
         _add_gauges(state)
         warm_openai_sdk(state.router)
-        recovered = state.runs.recover()
+        recovered = await state.runs.recover()
         if recovered:
             log.warning("failed %d run(s) left active by a previous server process", recovered)
         if on_ready:
@@ -177,7 +177,7 @@ def create_app(
             await state.runs.shutdown()
             await state.stores.close()
             await state.router.aclose()
-            state.db.close()
+            await state.db.close()
             if on_stop:
                 on_stop()
 

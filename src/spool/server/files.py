@@ -1,4 +1,5 @@
-"""The file store: bytes on disk in `<data dir>/files/`, metadata (the `file` objects) in SQLite.
+"""The file store: bytes on disk in the blobs dir (`--blobs`, default `<data dir>/files/`),
+metadata (the `file` objects) in the database.
 
 Blobs are content-addressed (`blobs/<sha256[:2]>/<sha256>`), so uploading the same bytes twice
 costs no space; each is written atomically (a temp file in `files/tmp/`, fsync, rename, fsync of
@@ -9,8 +10,12 @@ For other server parts (code_interpreter's images and produced files):
 
 * `await store.store_bytes(data, filename)` / `await store.store_path(path, filename)` make a
   server-made file (purpose `assistants_output` by default) and return its `file` object;
-* `store.path_of(file_id)` is the blob's path on disk (None for an unknown or expired id);
-* `store.get(file_id)` is the `file` object (None when unknown).
+* `await store.path_of(file_id)` is the blob's path on disk (None for an unknown or expired id);
+* `await store.get(file_id)` is the `file` object (None when unknown).
+
+Replicas on one PostgreSQL share one blobs dir (a network filesystem): it must give atomic
+rename within the dir and read-after-write across machines (NFSv4 with close-to-open
+consistency, CephFS, EFS, Azure Files NFS do).
 
 Call them from the event-loop thread (the disk work runs in a worker thread).
 """
@@ -26,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from spool.server import objects
-from spool.server.db import Database
 from spool.server.errors import ApiError
+from spool.server.storage import Database
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -105,14 +110,18 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FileStore:
-    """Files: blobs on disk (content-addressed, atomic) and their `file` objects in SQLite."""
+    """Files: blobs on disk (content-addressed, atomic) and their `file` objects in the database.
 
-    def __init__(self, data_dir: Path, db: Database, max_bytes: int | None = None) -> None:
-        self.root = data_dir / "files"
+    `root` is the blobs dir (default `<data_dir>/files`)."""
+
+    def __init__(
+        self, data_dir: Path, db: Database, max_bytes: int | None = None, root: Path | None = None
+    ) -> None:
+        self.root = root or data_dir / "files"
         self.blob_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
         for path in (self.root, self.blob_dir, self.tmp_dir):
-            path.mkdir(mode=0o700, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for leftover in self.tmp_dir.iterdir():  # uploads a crash interrupted
             leftover.unlink(missing_ok=True)
         self.db = db
@@ -126,7 +135,7 @@ class FileStore:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def create(
+    async def create(
         self,
         *,
         filename: str,
@@ -148,39 +157,37 @@ class FileStore:
         }
         if expires_after:
             file["expires_at"] = created + int(expires_after["seconds"])
-        self.db.insert("files", file, sha256=digest)
+        await self.db.insert("files", file, sha256=digest)
         return file
 
-    def get(self, file_id: str) -> dict[str, Any] | None:
+    async def get(self, file_id: str) -> dict[str, Any] | None:
         """The `file` object (None when unknown or expired)."""
-        file = self.db.get("files", file_id)
+        file = await self.db.get("files", file_id)
         if file is None:
             return None
         if file.get("expires_at") and file["expires_at"] <= objects.now():
-            self.delete(file_id)
+            await self.delete(file_id)
             return None
         return file
 
-    def digest_of(self, file_id: str) -> str | None:
-        row = self.db.conn.execute("SELECT sha256 FROM files WHERE id = ?", (file_id,)).fetchone()
+    async def digest_of(self, file_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT sha256 FROM files WHERE id = ?", (file_id,))
         return row[0] if row else None
 
-    def path_of(self, file_id: str) -> Path | None:
+    async def path_of(self, file_id: str) -> Path | None:
         """Where the file's bytes are on disk (None for an unknown or expired file)."""
-        if self.get(file_id) is None:
+        if await self.get(file_id) is None:
             return None
-        digest = self.digest_of(file_id)
+        digest = await self.digest_of(file_id)
         return self.blob_path(digest) if digest else None
 
-    def delete(self, file_id: str) -> bool:
+    async def delete(self, file_id: str) -> bool:
         """Delete the object; the blob goes when no other file has the same bytes."""
-        digest = self.digest_of(file_id)
+        digest = await self.digest_of(file_id)
         if digest is None:
             return False
-        self.db.delete("files", file_id)
-        left = self.db.conn.execute(
-            "SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (digest,)
-        ).fetchone()
+        await self.db.delete("files", file_id)
+        left = await self.db.fetchone("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (digest,))
         if left is None:
             self.blob_path(digest).unlink(missing_ok=True)
         return True
@@ -192,7 +199,7 @@ class FileStore:
     ) -> dict[str, Any]:
         """Store bytes as a new file (written in a worker thread); returns its `file` object."""
         digest, size = await asyncio.to_thread(self._write_all, [data])
-        return self.create(filename=filename, purpose=purpose, digest=digest, size=size)
+        return await self.create(filename=filename, purpose=purpose, digest=digest, size=size)
 
     async def store_path(
         self, path: Path, filename: str | None = None, purpose: str = "assistants_output"
@@ -200,7 +207,7 @@ class FileStore:
         """Copy a file from disk into the store; returns its `file` object."""
         digest, size = await asyncio.to_thread(self._copy, path)
         name = filename or path.name
-        return self.create(filename=name, purpose=purpose, digest=digest, size=size)
+        return await self.create(filename=name, purpose=purpose, digest=digest, size=size)
 
     def _write_all(self, chunks: list[bytes]) -> tuple[str, int]:
         writer = self.writer()

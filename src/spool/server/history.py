@@ -1,6 +1,8 @@
 """The conversation a run hands to its engine, read and truncated off the event loop.
 
-The thread's messages are read through a worker thread's own read-only connection. With
+On SQLite the thread's messages are read through a worker thread's own read-only connection,
+lazily; on PostgreSQL they are fetched (newest first, at most `last_messages`) on the loop and
+handed to the worker thread. With
 `max_prompt_tokens`, messages are read newest first and only until the budget is spent, and
 each message's token count is computed once and cached (keyed by engine, message id and text
 length), so truncation is linear in the messages kept, not quadratic in the thread.
@@ -8,14 +10,15 @@ length), so truncation is linear in the messages kept, not quadratic in the thre
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from spool.server.db import Database
 from spool.server.engines.base import ChatMessage, Engine
+from spool.server.storage import Database
 
 MAX_CACHED_COUNTS = 200_000
 
@@ -61,10 +64,7 @@ class Conversation:
     fits: bool = True
 
 
-def _history(
-    db: Database, thread_id: str, run_id: str, *, newest_first: bool, limit: int | None
-) -> Iterable[tuple[str, ChatMessage]]:
-    """(message id, chat message) of the thread, without the run's own messages."""
+def _sql(thread_id: str, run_id: str, *, newest_first: bool, limit: int | None):
     sql = (
         "SELECT id, data FROM messages WHERE thread_id = ? AND (run_id IS NULL OR run_id != ?) "
         f"ORDER BY seq {'DESC' if newest_first else 'ASC'}"
@@ -73,13 +73,64 @@ def _history(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    for message_id, data in db.reader().execute(sql, params):
+    return sql, params
+
+
+def _history(
+    db: Database | list[tuple[str, str]],
+    thread_id: str,
+    run_id: str,
+    *,
+    newest_first: bool,
+    limit: int | None,
+) -> Iterable[tuple[str, ChatMessage]]:
+    """(message id, chat message) of the thread, without the run's own messages; `db` may be
+    the rows already fetched (newest first, at most `limit`)."""
+    if isinstance(db, list):
+        rows: Iterable[tuple[str, str]] = db if newest_first else reversed(db)
+        if limit is not None:
+            rows = db[:limit] if newest_first else reversed(db[:limit])
+    else:
+        sql, params = _sql(thread_id, run_id, newest_first=newest_first, limit=limit)
+        rows = db.reader().execute(sql, params)  # type: ignore[attr-defined]
+    for message_id, data in rows:
         obj = json.loads(data)
         yield message_id, ChatMessage(role=obj["role"], content=message_text(obj))
 
 
-def load(
+async def load_conversation(
     db: Database,
+    counts: TokenCounts,
+    engine: Engine,
+    *,
+    thread_id: str,
+    run_id: str,
+    last_messages: int | None,
+    system: list[ChatMessage],
+    so_far: list[ChatMessage],
+    max_prompt_tokens: int | None,
+) -> Conversation:
+    """`load` in a worker thread (on PostgreSQL with the rows fetched first, on the loop)."""
+    source: Database | list[tuple[str, str]] = db
+    if db.dialect != "sqlite":
+        sql, params = _sql(thread_id, run_id, newest_first=True, limit=last_messages or None)
+        source = [(i, d) for i, d in await db.fetchall(sql, params)]
+    return await asyncio.to_thread(
+        load,
+        source,
+        counts,
+        engine,
+        thread_id=thread_id,
+        run_id=run_id,
+        last_messages=last_messages,
+        system=system,
+        so_far=so_far,
+        max_prompt_tokens=max_prompt_tokens,
+    )
+
+
+def load(
+    db: Database | list[tuple[str, str]],
     counts: TokenCounts,
     engine: Engine,
     *,

@@ -23,11 +23,11 @@ import json
 import logging
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from spool.server import history, objects, sse
-from spool.server.db import Database
 from spool.server.engines.base import (
     ChatMessage,
     EngineError,
@@ -40,6 +40,7 @@ from spool.server.engines.base import (
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import bad_request, not_found
 from spool.server.metrics import ServerMetrics
+from spool.server.storage import Database
 from spool.server.streams import Subscriber
 from spool.server.tools import ToolContext, ToolError, ToolServices, public_step
 from spool.server.tools import get as tools_get
@@ -131,14 +132,15 @@ class RunManager:
         self.active: dict[str, ActiveRun] = {}
         self.by_thread: dict[str, str] = {}
         self.token_counts = history.TokenCounts()
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- start-up and shutdown ---------------------------------------------------------------
 
-    def recover(self) -> int:
+    async def recover(self) -> int:
         """Fail the runs a previous process left active; re-arm runs waiting for tool outputs."""
         failed = 0
         now = objects.now()
-        for run in self.db.with_status(ACTIVE):
+        for run in await self.db.with_status(ACTIVE):
             if run["status"] == "requires_action" and (run["expires_at"] or 0) > now:
                 active = ActiveRun(run)
                 self.active[run["id"]] = active
@@ -149,18 +151,18 @@ class RunManager:
                 "code": "server_error",
                 "message": "The server stopped while this run was active; the run was abandoned.",
             }
-            for step in self.db.all_where("steps", "run_id", run["id"]):
+            for step in await self.db.all_where("steps", "run_id", run["id"]):
                 if step["status"] == "in_progress":
                     step.update(status="failed", failed_at=now, last_error=error)
-                    self.db.update("steps", step)
-            for message in self.db.all_where("messages", "run_id", run["id"]):
+                    await self.db.update("steps", step)
+            for message in await self.db.all_where("messages", "run_id", run["id"]):
                 if message["status"] == "in_progress":
                     message.update(
                         status="incomplete",
                         incomplete_at=now,
                         incomplete_details={"reason": "run_failed"},
                     )
-                    self.db.update("messages", message)
+                    await self.db.update("messages", message)
             run.update(
                 status="failed",
                 failed_at=now,
@@ -168,7 +170,7 @@ class RunManager:
                 expires_at=None,
                 required_action=None,
             )
-            self.db.update("runs", run)
+            await self.db.update("runs", run)
             failed += 1
         return failed
 
@@ -201,16 +203,16 @@ class RunManager:
             raise bad_request(f"Can't add messages to {thread_id} while a run {run_id} is active.")
         raise bad_request(f"Thread {thread_id} already has an active run {run_id}.")
 
-    def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
+    async def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
         active = self.active.get(run_id)
-        run = active.run if active else self.db.get("runs", run_id)
+        run = active.run if active else await self.db.get("runs", run_id)
         if run is None or run["thread_id"] != thread_id:
             raise not_found("run", run_id)
         return run
 
     # --- creation -----------------------------------------------------------------------------
 
-    def create_run(
+    async def create_run(
         self, thread_id: str, assistant: dict[str, Any], body: dict[str, Any]
     ) -> ActiveRun:
         """Insert a queued run (the caller has checked the lock); does not start it."""
@@ -267,7 +269,7 @@ class RunManager:
                 run["id"],
                 ", ".join(ignored),
             )
-        self.db.insert("runs", run)
+        await self.db.insert("runs", run)
         active = ActiveRun(run)
         self.active[run["id"]] = active
         self.by_thread[thread_id] = run["id"]
@@ -308,17 +310,17 @@ class RunManager:
             subscriber.close()
         active.subscribers.clear()
 
-    def _save_run(self, active: ActiveRun) -> None:
-        self.db.update("runs", active.run)
+    async def _save_run(self, active: ActiveRun) -> None:
+        await self.db.update("runs", active.run)
 
-    def _set_status(self, active: ActiveRun, status: str, **fields: Any) -> None:
+    async def _set_status(self, active: ActiveRun, status: str, **fields: Any) -> None:
         run = active.run
         run["status"] = status
         run.update(fields)
         if status in TERMINAL:
             run["expires_at"] = None
             run["required_action"] = None
-        self._save_run(active)
+        await self._save_run(active)
         self._emit(active, f"thread.run.{status}", run)
         if status in TERMINAL:
             self.metrics.runs_finished.inc(status)
@@ -346,8 +348,8 @@ class RunManager:
         fields: dict[str, Any] = {}
         if run["started_at"] is None:
             fields["started_at"] = objects.now()
-        self._set_status(active, "in_progress", **fields)
-        self._load_tool_state(active)
+        await self._set_status(active, "in_progress", **fields)
+        await self._load_tool_state(active)
         try:
             while True:
                 request = await self._build_request(active)
@@ -360,39 +362,45 @@ class RunManager:
                 if active.tool_step and active.tool_step.calls:
                     await self._run_server_calls(active)
                     if any(c["type"] == "function" for c in active.tool_step.calls):
-                        self._require_action(active)
+                        await self._require_action(active)
                         return
-                    self._complete_tool_step(active)
+                    await self._complete_tool_step(active)
                     continue  # the engine goes on with the tools' outputs
                 if finish.reason == "length":
-                    self._finish_message(active, incomplete_reason="max_tokens")
-                    self._set_status(
+                    await self._finish_message(active, incomplete_reason="max_tokens")
+                    await self._set_status(
                         active,
                         "incomplete",
                         incomplete_details={"reason": "max_completion_tokens"},
                         usage=self._run_usage(active),
                     )
                     return
-                self._finish_message(active)
-                self._set_status(
+                await self._finish_message(active)
+                await self._set_status(
                     active, "completed", completed_at=objects.now(), usage=self._run_usage(active)
                 )
                 return
         except asyncio.CancelledError:
             if active.task is not None:  # not a server shutdown
-                self._finish_interrupted(active)
+                await self._finish_interrupted(active)
         except EngineError as exc:
-            self._fail(active, exc.code, exc.message)
+            await self._fail(active, exc.code, exc.message)
         except ToolError as exc:
-            self._fail(active, "server_error", exc.message)
+            await self._fail(active, "server_error", exc.message)
         except Exception as exc:
             log.exception("run %s crashed", run["id"])
-            self._fail(active, "server_error", f"The server failed while running: {exc!r}")
+            await self._fail(active, "server_error", f"The server failed while running: {exc!r}")
 
     def _after_task(self, active: ActiveRun, task: asyncio.Task[None]) -> None:
         """A task cancelled before it ever ran still has to finish its run."""
         if active.task is task and active.run["status"] in ("queued", "in_progress", "cancelling"):
-            self._finish_interrupted(active)
+            self._spawn(self._finish_interrupted(active))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine from a callback (a timer, a done task), keeping a reference to it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _build_request(self, active: ActiveRun) -> EngineRequest | None:
         run = active.run
@@ -400,12 +408,11 @@ class RunManager:
         last_messages = None
         if strategy["type"] == "last_messages" and strategy.get("last_messages"):
             last_messages = strategy["last_messages"]
-        so_far = self._run_so_far(active)
+        so_far = await self._run_so_far(active)
         system = [ChatMessage("system", run["instructions"])] if run["instructions"] else []
         engine, spec = self.router.engine_for(run["model"])
         limit = run["max_prompt_tokens"]
-        found = await asyncio.to_thread(
-            history.load,
+        found = await history.load_conversation(
             self.db,
             self.token_counts,
             engine,
@@ -418,8 +425,8 @@ class RunManager:
         )
         conversation = found.messages
         if not found.fits:
-            self._finish_message(active)
-            self._set_status(
+            await self._finish_message(active)
+            await self._set_status(
                 active,
                 "incomplete",
                 incomplete_details={"reason": "max_prompt_tokens"},
@@ -430,7 +437,7 @@ class RunManager:
         if run["max_completion_tokens"] is not None:
             max_tokens = run["max_completion_tokens"] - active.completion_tokens
             if max_tokens <= 0:
-                self._set_status(
+                await self._set_status(
                     active,
                     "incomplete",
                     incomplete_details={"reason": "max_completion_tokens"},
@@ -468,17 +475,17 @@ class RunManager:
             response_format=run["response_format"],
         )
 
-    def _run_so_far(self, active: ActiveRun) -> list[ChatMessage]:
+    async def _run_so_far(self, active: ActiveRun) -> list[ChatMessage]:
         """This run's own steps as chat messages: its replies, tool calls and tool outputs."""
         out: list[ChatMessage] = []
-        for step in self.db.all_where("steps", "run_id", active.run["id"]):
+        for step in await self.db.all_where("steps", "run_id", active.run["id"]):
             details = step["step_details"]
             if details["type"] == "message_creation":
-                message = self.db.get("messages", details["message_creation"]["message_id"])
+                message = await self.db.get("messages", details["message_creation"]["message_id"])
                 if message:
                     out.append(ChatMessage("assistant", history.message_text(message)))
                 continue
-            server = self._tool_outputs(active.run["id"])
+            server = await self._tool_outputs(active.run["id"])
             calls: list[ToolCall] = []
             answers: list[ChatMessage] = []
             for c in details["tool_calls"]:
@@ -497,18 +504,18 @@ class RunManager:
                 out.extend(answers)
         return out
 
-    def _tool_outputs(self, run_id: str) -> dict[str, tuple[str, str]]:
+    async def _tool_outputs(self, run_id: str) -> dict[str, tuple[str, str]]:
         """call id → (arguments, output) of this run's server-side calls."""
-        rows = self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT call_id, arguments, output FROM tool_outputs WHERE run_id = ?", (run_id,)
-        ).fetchall()
+        )
         return {call_id: (arguments, output) for call_id, arguments, output in rows}
 
-    def _load_tool_state(self, active: ActiveRun) -> None:
+    async def _load_tool_state(self, active: ActiveRun) -> None:
         """Citation markers and call counts of the run's earlier server-side calls."""
-        rows = self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT type, citations FROM tool_outputs WHERE run_id = ?", (active.run["id"],)
-        ).fetchall()
+        )
         active.ordinals = {}
         for kind, citations in rows:
             active.ordinals[kind] = active.ordinals.get(kind, 0) + 1
@@ -531,9 +538,9 @@ class RunManager:
                     )
                 if isinstance(event, TextDelta):
                     if event.text:
-                        self._text(active, event.text)
+                        await self._text(active, event.text)
                 elif isinstance(event, ToolCallDelta):
-                    self._tool_delta(active, event)
+                    await self._tool_delta(active, event)
                 elif isinstance(event, Finish):
                     finish = event
                     break
@@ -550,7 +557,7 @@ class RunManager:
                 active.turn_usage = objects.usage(0, 0)
         return finish
 
-    def _text(self, active: ActiveRun, text: str) -> None:
+    async def _text(self, active: ActiveRun, text: str) -> None:
         open_message = active.message
         if open_message is None:
             run = active.run
@@ -559,8 +566,8 @@ class RunManager:
                 run,
                 {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
             )
-            self.db.insert("steps", step)
-            self.db.insert("messages", message)
+            await self.db.insert("steps", step)
+            await self.db.insert("messages", message)
             self._emit(active, "thread.run.step.created", step)
             self._emit(active, "thread.run.step.in_progress", step)
             self._emit(active, "thread.message.created", message)
@@ -575,7 +582,7 @@ class RunManager:
         if now - open_message.last_flush >= FLUSH_INTERVAL_S:
             open_message.last_flush = now
             open_message.message["content"] = open_message.content()
-            self.db.update("messages", open_message.message)
+            await self.db.update("messages", open_message.message)
 
     def _emit_text(
         self,
@@ -639,7 +646,7 @@ class RunManager:
             new.append({"index": len(open_message.annotations) - 1, **annotation})
         self._emit_text(active, open_message, segment, new)
 
-    def _finish_message(
+    async def _finish_message(
         self,
         active: ActiveRun,
         *,
@@ -678,9 +685,9 @@ class RunManager:
             )
         else:
             message.update(status="completed", completed_at=now)
-        self.db.update("messages", message)
+        await self.db.update("messages", message)
         self._emit(active, f"thread.message.{message['status']}", message)
-        self._close_step(active, open_message.step, step_status, error, active.turn_usage)
+        await self._close_step(active, open_message.step, step_status, error, active.turn_usage)
 
     def _annotate_file_paths(self, active: ActiveRun, open_message: OpenMessage) -> None:
         """Links `sandbox:/mnt/data/NAME` to files code_interpreter produced in this run become
@@ -716,7 +723,7 @@ class RunManager:
                 },
             )
 
-    def _close_step(
+    async def _close_step(
         self,
         active: ActiveRun,
         step: dict[str, Any],
@@ -736,16 +743,16 @@ class RunManager:
         if error:
             step["last_error"] = error
         step["usage"] = usage or objects.usage(0, 0)
-        self.db.update("steps", step)
+        await self.db.update("steps", step)
         self._emit(active, f"thread.run.step.{status}", public_step(step))
 
-    def _tool_delta(self, active: ActiveRun, delta: ToolCallDelta) -> None:
+    async def _tool_delta(self, active: ActiveRun, delta: ToolCallDelta) -> None:
         if active.message is not None:
-            self._finish_message(active)  # text before tool calls: close that message first
+            await self._finish_message(active)  # text before tool calls: close that message first
         tool_step = active.tool_step
         if tool_step is None:
             step = objects.step(active.run, {"type": "tool_calls", "tool_calls": []})
-            self.db.insert("steps", step)
+            await self.db.insert("steps", step)
             self._emit(active, "thread.run.step.created", step)
             self._emit(active, "thread.run.step.in_progress", step)
             tool_step = active.tool_step = OpenToolStep(step)
@@ -819,12 +826,12 @@ class RunManager:
             },
         )
 
-    def _require_action(self, active: ActiveRun) -> None:
+    async def _require_action(self, active: ActiveRun) -> None:
         assert active.tool_step is not None
         step = active.tool_step.step
         step["step_details"]["tool_calls"] = active.tool_step.calls
         step["usage"] = active.turn_usage  # kept for completion; status stays in_progress
-        self.db.update("steps", step)
+        await self.db.update("steps", step)
         tool_calls = [
             {
                 "id": c["id"],
@@ -838,7 +845,7 @@ class RunManager:
             if c["type"] == "function"
         ]
         active.task = None
-        self._set_status(
+        await self._set_status(
             active,
             "requires_action",
             required_action={
@@ -847,10 +854,10 @@ class RunManager:
             },
         )
 
-    def _pending_tool_step(self, active: ActiveRun) -> OpenToolStep:
+    async def _pending_tool_step(self, active: ActiveRun) -> OpenToolStep:
         """The tool step awaiting outputs (rebuilt from the database after a restart)."""
         if active.tool_step is None:
-            steps = self.db.all_where("steps", "run_id", active.run["id"])
+            steps = await self.db.all_where("steps", "run_id", active.run["id"])
             step = next(s for s in reversed(steps) if s["type"] == "tool_calls")
             active.tool_step = OpenToolStep(step, step["step_details"]["tool_calls"])
             usage = active.run.get("usage")
@@ -859,12 +866,12 @@ class RunManager:
                 active.completion_tokens = usage["completion_tokens"]
         return active.tool_step
 
-    def submit_tool_outputs(self, active: ActiveRun, outputs: list[dict[str, Any]]) -> None:
+    async def submit_tool_outputs(self, active: ActiveRun, outputs: list[dict[str, Any]]) -> None:
         """Fill the pending calls' outputs, complete the step and queue the run again."""
         run = active.run
         if run["status"] != "requires_action":
             raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
-        tool_step = self._pending_tool_step(active)
+        tool_step = await self._pending_tool_step(active)
         by_id = {c["id"]: c for c in tool_step.calls if c["type"] == "function"}
         given: dict[str, str] = {}
         for i, item in enumerate(outputs):
@@ -899,9 +906,9 @@ class RunManager:
         step = tool_step.step
         step["step_details"]["tool_calls"] = tool_step.calls
         active.tool_step = None
-        self._close_step(active, step, "completed", usage=step.get("usage"))
+        await self._close_step(active, step, "completed", usage=step.get("usage"))
         run["required_action"] = None
-        self._set_status(active, "queued")
+        await self._set_status(active, "queued")
         self.start(active, announce=False)
 
     # --- server-side tools ------------------------------------------------------------------------
@@ -937,9 +944,7 @@ class RunManager:
             arguments = tool_step.arguments[index]
             result = await server_tool.run(context, arguments)
             call[kind] = result.body
-            self.db.conn.execute(
-                "INSERT OR REPLACE INTO tool_outputs "
-                "(call_id, run_id, type, arguments, output, citations) VALUES (?, ?, ?, ?, ?, ?)",
+            await self.db.put_tool_output(
                 (
                     call["id"],
                     run["id"],
@@ -952,27 +957,27 @@ class RunManager:
             active.citations.update(result.citations)
             active.message_parts.extend(result.message_parts)
             step["step_details"]["tool_calls"] = tool_step.calls
-            self.db.update("steps", step)
+            await self.db.update("steps", step)
 
-    def _complete_tool_step(self, active: ActiveRun) -> None:
+    async def _complete_tool_step(self, active: ActiveRun) -> None:
         tool_step = active.tool_step
         assert tool_step is not None
         step = tool_step.step
         step["step_details"]["tool_calls"] = tool_step.calls
         active.tool_step = None
-        self._close_step(active, step, "completed", usage=active.turn_usage)
+        await self._close_step(active, step, "completed", usage=active.turn_usage)
 
     # --- endings --------------------------------------------------------------------------------
 
-    def _fail(self, active: ActiveRun, code: str, message: str) -> None:
+    async def _fail(self, active: ActiveRun, code: str, message: str) -> None:
         error = {"code": code, "message": message}
-        self._finish_message(
+        await self._finish_message(
             active, incomplete_reason="run_failed", step_status="failed", error=error
         )
         if active.tool_step:
-            self._close_step(active, active.tool_step.step, "failed", error)
+            await self._close_step(active, active.tool_step.step, "failed", error)
             active.tool_step = None
-        self._set_status(
+        await self._set_status(
             active,
             "failed",
             failed_at=objects.now(),
@@ -980,49 +985,53 @@ class RunManager:
             usage=self._run_usage(active),
         )
 
-    def _finish_interrupted(self, active: ActiveRun) -> None:
+    async def _finish_interrupted(self, active: ActiveRun) -> None:
         """Cancelled by the user (→ cancelled) or by the expiry timer (→ expired)."""
         if active.run["status"] in TERMINAL:
             return
         if active.interrupt == "expire":
-            self._finish_message(active, incomplete_reason="run_expired", step_status="expired")
+            await self._finish_message(
+                active, incomplete_reason="run_expired", step_status="expired"
+            )
             if active.tool_step:
-                self._close_step(active, active.tool_step.step, "expired")
+                await self._close_step(active, active.tool_step.step, "expired")
                 active.tool_step = None
-            self._set_status(active, "expired", usage=self._run_usage(active))
+            await self._set_status(active, "expired", usage=self._run_usage(active))
             return
         if active.run["status"] != "cancelling":
-            self._set_status(active, "cancelling")
-        self._finish_message(active, incomplete_reason="run_cancelled", step_status="cancelled")
+            await self._set_status(active, "cancelling")
+        await self._finish_message(
+            active, incomplete_reason="run_cancelled", step_status="cancelled"
+        )
         if active.tool_step:
-            self._close_step(active, active.tool_step.step, "cancelled")
+            await self._close_step(active, active.tool_step.step, "cancelled")
             active.tool_step = None
-        self._set_status(
+        await self._set_status(
             active, "cancelled", cancelled_at=objects.now(), usage=self._run_usage(active)
         )
 
-    def cancel(self, active: ActiveRun) -> dict[str, Any]:
+    async def cancel(self, active: ActiveRun) -> dict[str, Any]:
         """Request cancellation; answers with the run in `cancelling` (it ends `cancelled`)."""
         run = active.run
         if run["status"] not in ("queued", "in_progress", "requires_action"):
             raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
         active.interrupt = "cancel"
-        self._set_status(active, "cancelling")
+        await self._set_status(active, "cancelling")
         snapshot = json.loads(json.dumps(run))
         if active.task is not None and not active.task.done():
             active.task.cancel()
         else:
-            if self._has_tool_step(active):
-                self._pending_tool_step(active)
-            asyncio.get_running_loop().call_soon(self._finish_interrupted, active)
+            if await self._has_tool_step(active):
+                await self._pending_tool_step(active)
+            self._spawn(self._finish_interrupted(active))
         return snapshot
 
-    def _has_tool_step(self, active: ActiveRun) -> bool:
+    async def _has_tool_step(self, active: ActiveRun) -> bool:
         if active.tool_step is not None:
             return True
         return any(
             s["type"] == "tool_calls" and s["status"] == "in_progress"
-            for s in self.db.all_where("steps", "run_id", active.run["id"])
+            for s in await self.db.all_where("steps", "run_id", active.run["id"])
         )
 
     def _arm_expiry(self, active: ActiveRun) -> None:
@@ -1034,6 +1043,9 @@ class RunManager:
         active.expiry = loop.call_later(delay, self._expire, active)
 
     def _expire(self, active: ActiveRun) -> None:
+        self._spawn(self._expire_now(active))
+
+    async def _expire_now(self, active: ActiveRun) -> None:
         active.expiry = None
         if active.run["status"] in TERMINAL:
             return
@@ -1041,6 +1053,6 @@ class RunManager:
         if active.task is not None and not active.task.done():
             active.task.cancel()
         else:
-            if self._has_tool_step(active):
-                self._pending_tool_step(active)
-            self._finish_interrupted(active)
+            if await self._has_tool_step(active):
+                await self._pending_tool_step(active)
+            await self._finish_interrupted(active)

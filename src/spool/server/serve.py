@@ -111,6 +111,8 @@ def serve_forever(
     echo_delay_ms: int = 0,
     run_expiry_s: int = 600,
     idle_exit_s: float | None = None,
+    database_url: str | None = None,
+    blobs_dir: Path | None = None,
 ) -> None:
     """Run the server until interrupted (or, with `idle_exit_s`, until unused: server/idle.py)."""
     if not is_loopback(host) and not api_key:
@@ -120,6 +122,11 @@ def serve_forever(
         )
     if run_expiry_s < 1:
         raise ServeError("--run-expiry-s must be at least 1")
+    from spool.server.storage import check_url
+
+    problem = check_url(database_url)
+    if problem:
+        raise ServeError(f"--database: {problem}")
     os.umask(0o077)  # everything the server creates is private (the data dir holds every chat)
     try:
         notes = private_data_dir(data_dir)
@@ -178,6 +185,8 @@ def serve_forever(
         config=config,
         echo_delay_ms=echo_delay_ms,
         run_expiry_s=run_expiry_s,
+        database_url=database_url,
+        blobs_dir=blobs_dir,
     )
 
     def on_stop() -> None:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spool.config import Config
-from spool.server.db import Database
 from spool.server.engines.router import ModelRouter
 from spool.server.files import FileStore
 from spool.server.metrics import ServerMetrics
 from spool.server.runs import RunManager
+from spool.server.storage import Database
 from spool.server.vector_stores import VectorStores
 
 
@@ -24,6 +24,8 @@ class ServerSettings:
     config: Config
     echo_delay_ms: int = 0
     run_expiry_s: int = 600
+    database_url: str | None = None  # None: sqlite in the data dir; or sqlite:///… / postgresql://…
+    blobs_dir: Path | None = None  # None: <data dir>/files (replicas share one, see files.py)
 
 
 class State:

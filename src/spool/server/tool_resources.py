@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from spool.server.db import Database
 from spool.server.errors import ApiError, bad_request
+from spool.server.storage import Database
 from spool.server.vector_stores import THREAD_STORE_DAYS, VectorStores, chunking_strategy
 
 
-def resolve(stores: VectorStores, resources: dict[str, Any] | None) -> dict[str, Any] | None:
+async def resolve(stores: VectorStores, resources: dict[str, Any] | None) -> dict[str, Any] | None:
     """The request's tool_resources with the vector store helper turned into store ids."""
     if not resources or not resources.get("file_search"):
         return resources
@@ -24,7 +24,7 @@ def resolve(stores: VectorStores, resources: dict[str, Any] | None) -> dict[str,
     ids = list(file_search.get("vector_store_ids") or [])
     for i, store_id in enumerate(ids):
         try:
-            stores.get(store_id)
+            await stores.get(store_id)
         except ApiError:
             raise bad_request(
                 f"Vector store {store_id} not found.",
@@ -38,7 +38,7 @@ def resolve(stores: VectorStores, resources: dict[str, Any] | None) -> dict[str,
             param="tool_resources.file_search",
         )
     for helper in helpers:
-        store = stores.create(
+        store = await stores.create(
             {
                 "file_ids": helper.get("file_ids") or [],
                 "chunking_strategy": helper.get("chunking_strategy"),
@@ -49,19 +49,19 @@ def resolve(stores: VectorStores, resources: dict[str, Any] | None) -> dict[str,
     return {**resources, "file_search": {"vector_store_ids": ids}}
 
 
-def check_attachments(stores: VectorStores, messages: list[dict[str, Any]]) -> None:
+async def check_attachments(stores: VectorStores, messages: list[dict[str, Any]]) -> None:
     """Every attached file exists (before anything is stored)."""
     for m, message in enumerate(messages):
         for a, attachment in enumerate(message.get("attachments") or []):
             file_id = attachment.get("file_id")
-            if file_id is None or stores.files.get(file_id) is None:
+            if file_id is None or await stores.files.get(file_id) is None:
                 raise bad_request(
                     f"Invalid 'attachments[{a}].file_id': no file found with id '{file_id}'.",
                     param=f"messages[{m}].attachments[{a}].file_id",
                 )
 
 
-def attach(
+async def attach(
     stores: VectorStores,
     db: Database,
     thread: dict[str, Any],
@@ -80,7 +80,7 @@ def attach(
     if ids:
         store_id = ids[0]
     else:
-        store = stores.create(
+        store = await stores.create(
             {
                 "name": f"thread {thread['id']}",
                 "expires_after": {"anchor": "last_active_at", "days": THREAD_STORE_DAYS},
@@ -89,7 +89,7 @@ def attach(
         store_id = store["id"]
         resources = {**resources, "file_search": {"vector_store_ids": [store_id]}}
         thread["tool_resources"] = resources
-        db.update("threads", thread)
+        await db.update("threads", thread)
     for file_id in wanted:
-        stores.add_file(store_id, file_id, chunking_strategy(None), None)
-    stores.refresh(store_id)
+        await stores.add_file(store_id, file_id, chunking_strategy(None), None)
+    await stores.refresh(store_id)

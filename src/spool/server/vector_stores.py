@@ -22,12 +22,12 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from spool.server import objects
-from spool.server.db import Database
 from spool.server.errors import bad_request, not_found
 from spool.server.files import FileStore
 from spool.server.retrieval import index
 from spool.server.retrieval.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS, chunk
 from spool.server.retrieval.parse import ParseError, parse
+from spool.server.storage import Database
 
 log = logging.getLogger("spool.server")
 
@@ -75,6 +75,11 @@ class VectorStores:
 
     def __init__(self, db: Database, files: FileStore) -> None:
         self.db = db
+        self._usage_bytes = (  # a file entry's usage_bytes, in SQL over its JSON text
+            "json_extract(data, '$.usage_bytes')"
+            if db.dialect == "sqlite"
+            else "(data::jsonb->>'usage_bytes')::bigint"
+        )
         self.files = files
         self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.executor: ProcessPoolExecutor | None = None  # started on the first file
@@ -83,17 +88,17 @@ class VectorStores:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> int:
+    async def start(self) -> int:
         """Start the worker; queue the files a previous process left in progress."""
-        rows = self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT vector_store_id, id FROM vector_store_files WHERE status = 'in_progress' "
             "ORDER BY seq"
-        ).fetchall()
+        )
         for store_id, file_id in rows:
             self.queue.put_nowait((store_id, file_id))
         for store_id in {store_id for store_id, _ in rows}:
-            if self.db.get("vector_stores", store_id) is not None:
-                self.refresh(store_id)  # its counts say in progress again
+            if await self.db.get("vector_stores", store_id) is not None:
+                await self.refresh(store_id)  # its counts say in progress again
         self.worker = asyncio.get_running_loop().create_task(self._work())
         return len(rows)
 
@@ -119,12 +124,12 @@ class VectorStores:
 
     # --- stores -----------------------------------------------------------------------------
 
-    def create(self, body: dict[str, Any], *, store_id: str | None = None) -> dict[str, Any]:
+    async def create(self, body: dict[str, Any], *, store_id: str | None = None) -> dict[str, Any]:
         """A new store; its `file_ids` are queued for indexing."""
         strategy = chunking_strategy(body.get("chunking_strategy"))
         file_ids = list(dict.fromkeys(body.get("file_ids") or []))
         for file_id in file_ids:
-            self._file(file_id)
+            await self._file(file_id)
         created = objects.now()
         store: dict[str, Any] = {
             "id": store_id or objects.new_id("vs_"),
@@ -141,23 +146,23 @@ class VectorStores:
         if body.get("expires_after"):
             store["expires_after"] = body["expires_after"]
             store["expires_at"] = created + body["expires_after"]["days"] * 86400
-        self.db.insert("vector_stores", store)
+        await self.db.insert("vector_stores", store)
         for file_id in file_ids:
-            self.add_file(store["id"], file_id, strategy, None)
-        return self.refresh(store["id"])
+            await self.add_file(store["id"], file_id, strategy, None)
+        return await self.refresh(store["id"])
 
-    def get(self, store_id: str) -> dict[str, Any]:
+    async def get(self, store_id: str) -> dict[str, Any]:
         """The store (404 when unknown); an expired one says so."""
-        store = self.db.get("vector_stores", store_id)
+        store = await self.db.get("vector_stores", store_id)
         if store is None:
             raise not_found("vector store", store_id)
         expired = store["expires_at"] and store["expires_at"] <= objects.now()
         if expired and store["status"] != "expired":
             store["status"] = "expired"
-            self.db.update("vector_stores", store)
+            await self.db.update("vector_stores", store)
         return store
 
-    def touch(self, store: dict[str, Any]) -> None:
+    async def touch(self, store: dict[str, Any]) -> None:
         """Record activity (a search, a run): moves `expires_at` of an `expires_after` store."""
         now = objects.now()
         if store["last_active_at"] == now:
@@ -165,9 +170,9 @@ class VectorStores:
         store["last_active_at"] = now
         if store.get("expires_after"):
             store["expires_at"] = now + store["expires_after"]["days"] * 86400
-        self.db.update("vector_stores", store)
+        await self.db.update("vector_stores", store)
 
-    def modify(self, store: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    async def modify(self, store: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if "name" in body:
             store["name"] = body["name"] or ""
         if "metadata" in body:
@@ -180,62 +185,62 @@ class VectorStores:
             else:
                 store.pop("expires_after", None)
                 store["expires_at"] = None
-        self.db.update("vector_stores", store)
-        return self.get(store["id"])
+        await self.db.update("vector_stores", store)
+        return await self.get(store["id"])
 
-    def refresh(self, store_id: str) -> dict[str, Any]:
+    async def refresh(self, store_id: str) -> dict[str, Any]:
         """Recompute a store's counts, bytes and status from its files."""
-        store = self.get(store_id)
-        rows = self.db.conn.execute(
-            "SELECT status, COUNT(*), COALESCE(SUM(json_extract(data, '$.usage_bytes')), 0) "
+        store = await self.get(store_id)
+        rows = await self.db.fetchall(
+            f"SELECT status, COUNT(*), CAST(COALESCE(SUM({self._usage_bytes}), 0) AS BIGINT) "
             "FROM vector_store_files WHERE vector_store_id = ? GROUP BY status",
             (store_id,),
-        ).fetchall()
+        )
         store["file_counts"] = _counts([(s, n) for s, n, _ in rows])
         store["usage_bytes"] = sum(b for _, _, b in rows)
         if store["status"] != "expired":
             store["status"] = "in_progress" if store["file_counts"]["in_progress"] else "completed"
-        self.db.update("vector_stores", store)
+        await self.db.update("vector_stores", store)
         return store
 
     async def delete(self, store_id: str) -> None:
-        self.get(store_id)
-        with self.db.transaction():
-            self.db.conn.execute(
+        await self.get(store_id)
+        async with self.db.transaction():
+            await self.db.execute(
                 "DELETE FROM vector_store_files WHERE vector_store_id = ?", (store_id,)
             )
-            self.db.conn.execute("DELETE FROM file_batches WHERE vector_store_id = ?", (store_id,))
-            self.db.delete("vector_stores", store_id)
+            await self.db.execute("DELETE FROM file_batches WHERE vector_store_id = ?", (store_id,))
+            await self.db.delete("vector_stores", store_id)
         await self._delete_index(store_id, None)
 
     async def _delete_index(self, store_id: str, file_id: str | None) -> None:
         """Delete chunks in short batches, the loop free between them."""
-        while index.delete_batch(self.db.conn, store_id, file_id):
+        while await index.delete_batch(self.db, store_id, file_id):
             await asyncio.sleep(WRITE_PAUSE_S)
 
     # --- files of a store -------------------------------------------------------------------
 
-    def _file(self, file_id: str) -> dict[str, Any]:
-        file = self.files.get(file_id)
+    async def _file(self, file_id: str) -> dict[str, Any]:
+        file = await self.files.get(file_id)
         if file is None:
             raise not_found("file", file_id)
         return file
 
-    def get_file(self, store_id: str, file_id: str) -> dict[str, Any] | None:
-        row = self.db.conn.execute(
+    async def get_file(self, store_id: str, file_id: str) -> dict[str, Any] | None:
+        row = await self.db.fetchone(
             "SELECT data FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
             (store_id, file_id),
-        ).fetchone()
+        )
         return json.loads(row[0]) if row else None
 
-    def _save_file(self, entry: dict[str, Any]) -> None:
-        self.db.conn.execute(
+    async def _save_file(self, entry: dict[str, Any]) -> None:
+        await self.db.execute(
             "UPDATE vector_store_files SET status = ?, data = ? WHERE vector_store_id = ? "
             "AND id = ?",
             (entry["status"], _dumps(entry), entry["vector_store_id"], entry["id"]),
         )
 
-    def add_file(
+    async def add_file(
         self,
         store_id: str,
         file_id: str,
@@ -244,8 +249,8 @@ class VectorStores:
         batch_id: str | None = None,
     ) -> dict[str, Any]:
         """Attach a file (queued for indexing); an already attached file is returned as is."""
-        self._file(file_id)
-        known = self.get_file(store_id, file_id)
+        await self._file(file_id)
+        known = await self.get_file(store_id, file_id)
         if known is not None:
             return known
         entry = {
@@ -259,45 +264,43 @@ class VectorStores:
             "chunking_strategy": strategy,
             "attributes": attributes or {},
         }
-        self.db.insert("vector_store_files", entry, batch_id=batch_id)
+        await self.db.insert("vector_store_files", entry, batch_id=batch_id)
         self.queue.put_nowait((store_id, file_id))
         return entry
 
-    def update_attributes(self, entry: dict[str, Any], attributes: dict[str, Any] | None):
+    async def update_attributes(self, entry: dict[str, Any], attributes: dict[str, Any] | None):
         entry["attributes"] = attributes or {}
-        self._save_file(entry)
+        await self._save_file(entry)
         return entry
 
     async def remove_file(self, store_id: str, file_id: str) -> None:
         """Detach a file from a store (its chunks go too)."""
-        self.db.conn.execute(
+        await self.db.execute(
             "DELETE FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
             (store_id, file_id),
         )
-        self.refresh(store_id)
+        await self.refresh(store_id)
         await self._delete_index(store_id, file_id)
 
     async def detach_everywhere(self, file_id: str) -> None:
         """A deleted file leaves every store it was in."""
-        rows = self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT vector_store_id FROM vector_store_files WHERE id = ?", (file_id,)
-        ).fetchall()
+        )
         for (store_id,) in rows:
             await self.remove_file(store_id, file_id)
 
     async def file_content(self, store_id: str, file_id: str) -> str | None:
-        return await asyncio.to_thread(
-            lambda: index.parsed_text(self.db.reader(), store_id, file_id)
-        )
+        return await index.parsed_text(self.db, store_id, file_id)
 
     # --- batches ----------------------------------------------------------------------------
 
-    def create_batch(
+    async def create_batch(
         self, store_id: str, items: list[tuple[str, dict[str, Any], dict[str, Any] | None]]
     ) -> dict[str, Any]:
         """A batch of (file id, chunking strategy, attributes) added to a store."""
         for file_id, _, _ in items:
-            self._file(file_id)
+            await self._file(file_id)
         batch = {
             "id": objects.new_id("vsfb_"),
             "object": "vector_store.files_batch",
@@ -306,33 +309,33 @@ class VectorStores:
             "status": "in_progress",
             "file_counts": _counts([]),
         }
-        self.db.insert("file_batches", batch)
+        await self.db.insert("file_batches", batch)
         for file_id, strategy, attributes in items:
-            entry = self.get_file(store_id, file_id)
+            entry = await self.get_file(store_id, file_id)
             if entry is None:
-                self.add_file(store_id, file_id, strategy, attributes, batch["id"])
+                await self.add_file(store_id, file_id, strategy, attributes, batch["id"])
             else:  # already in the store: it now counts in this batch
-                self.db.conn.execute(
+                await self.db.execute(
                     "UPDATE vector_store_files SET batch_id = ? WHERE vector_store_id = ? "
                     "AND id = ?",
                     (batch["id"], store_id, file_id),
                 )
-        self.refresh(store_id)
-        return self.refresh_batch(batch["id"])
+        await self.refresh(store_id)
+        return await self.refresh_batch(batch["id"])
 
-    def batch(self, store_id: str, batch_id: str) -> dict[str, Any]:
-        batch = self.db.get("file_batches", batch_id)
+    async def batch(self, store_id: str, batch_id: str) -> dict[str, Any]:
+        batch = await self.db.get("file_batches", batch_id)
         if batch is None or batch["vector_store_id"] != store_id:
             raise not_found("vector store file batch", batch_id)
         return batch
 
-    def refresh_batch(self, batch_id: str) -> dict[str, Any]:
-        batch = self.db.get("file_batches", batch_id)
+    async def refresh_batch(self, batch_id: str) -> dict[str, Any]:
+        batch = await self.db.get("file_batches", batch_id)
         assert batch is not None
-        rows = self.db.conn.execute(
+        rows = await self.db.fetchall(
             "SELECT status, COUNT(*) FROM vector_store_files WHERE batch_id = ? GROUP BY status",
             (batch_id,),
-        ).fetchall()
+        )
         batch["file_counts"] = _counts(rows)
         if batch["status"] != "cancelled":
             counts = batch["file_counts"]
@@ -342,31 +345,31 @@ class VectorStores:
                 batch["status"] = "failed"
             else:
                 batch["status"] = "completed"
-        self.db.update("file_batches", batch)
+        await self.db.update("file_batches", batch)
         return batch
 
-    def cancel_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+    async def cancel_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Files of the batch not indexed yet are cancelled (finished ones stay)."""
         if batch["status"] != "in_progress":
             return batch
-        for (file_id,) in self.db.conn.execute(
+        for (file_id,) in await self.db.fetchall(
             "SELECT id FROM vector_store_files WHERE batch_id = ? AND status = 'in_progress'",
             (batch["id"],),
-        ).fetchall():
-            entry = self.get_file(batch["vector_store_id"], file_id)
+        ):
+            entry = await self.get_file(batch["vector_store_id"], file_id)
             if entry:
                 entry["status"] = "cancelled"
-                self._save_file(entry)
+                await self._save_file(entry)
         batch["status"] = "cancelled"
-        self.db.update("file_batches", batch)
-        self.refresh(batch["vector_store_id"])
-        return self.refresh_batch(batch["id"])
+        await self.db.update("file_batches", batch)
+        await self.refresh(batch["vector_store_id"])
+        return await self.refresh_batch(batch["id"])
 
-    def _batch_of(self, store_id: str, file_id: str) -> str | None:
-        row = self.db.conn.execute(
+    async def _batch_of(self, store_id: str, file_id: str) -> str | None:
+        row = await self.db.fetchone(
             "SELECT batch_id FROM vector_store_files WHERE vector_store_id = ? AND id = ?",
             (store_id, file_id),
-        ).fetchone()
+        )
         return row[0] if row else None
 
     # --- indexing ---------------------------------------------------------------------------
@@ -382,11 +385,11 @@ class VectorStores:
                 log.exception("indexing %s in %s failed", file_id, store_id)
 
     async def _index(self, store_id: str, file_id: str) -> None:
-        entry = self.get_file(store_id, file_id)
+        entry = await self.get_file(store_id, file_id)
         if entry is None or entry["status"] != "in_progress":
             return
-        file = self.files.get(file_id)
-        path = self.files.path_of(file_id)
+        file = await self.files.get(file_id)
+        path = await self.files.path_of(file_id)
         error: dict[str, str] | None = None
         usage = 0
         if file is None or path is None:
@@ -407,7 +410,7 @@ class VectorStores:
             except Exception as exc:
                 log.exception("indexing %s failed", file_id)
                 error = {"code": "server_error", "message": f"Indexing failed: {exc!r}"}
-        current = self.get_file(store_id, file_id)
+        current = await self.get_file(store_id, file_id)
         if current is None or current["status"] != "in_progress":
             # removed or cancelled meanwhile: its chunks must not stay
             await self._delete_index(store_id, file_id)
@@ -416,12 +419,12 @@ class VectorStores:
             current.update(status="failed", last_error=error)
         else:
             current.update(status="completed", usage_bytes=usage)
-        self._save_file(current)
-        if self.db.get("vector_stores", store_id):
-            self.refresh(store_id)
-        batch_id = self._batch_of(store_id, file_id)
+        await self._save_file(current)
+        if await self.db.get("vector_stores", store_id):
+            await self.refresh(store_id)
+        batch_id = await self._batch_of(store_id, file_id)
         if batch_id:
-            self.refresh_batch(batch_id)
+            await self.refresh_batch(batch_id)
 
     async def _write_index(
         self, store_id: str, file_id: str, path: Any, filename: str, size: int, overlap: int
@@ -432,9 +435,9 @@ class VectorStores:
         await self._delete_index(store_id, file_id)  # what a crash or earlier attempt left
         position = 0
         while position < len(chunks):
-            position = index.write_batch(self.db.conn, store_id, file_id, text, chunks, position)
+            position = await index.write_batch(self.db, store_id, file_id, text, chunks, position)
             await asyncio.sleep(WRITE_PAUSE_S)  # requests go first
-        index.write_parsed(self.db.conn, store_id, file_id, text)
+        await index.write_parsed(self.db, store_id, file_id, text)
         elapsed = time.perf_counter() - started
         self.indexed_s += elapsed
         log.info(

@@ -1,6 +1,8 @@
-"""The search index in SQLite: `chunks` (which file, which position), `chunks_fts` (FTS5 over
-the chunk text, rowid = chunk id, ranked by BM25) and `parsed` (each file's parsed text).
+"""The search index: `chunks` (which file, which position), their text ranked by BM25 (SQLite:
+`chunks_fts`, FTS5, rowid = chunk id) or by `ts_rank_cd` over a `tsvector` column (PostgreSQL,
+`index_postgres.py`), and `parsed` (each file's parsed text).
 
+The writers take the `Database` and work on either backend.
 Writes go through the server's one writing connection (the event loop's), in short
 transactions of `BATCH` chunks, with the loop free between them: a second writing connection
 (in the indexing thread) made the loop's own writes wait in SQLite's busy handler for up to
@@ -9,11 +11,13 @@ a second while an index was being written (measured).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from dataclasses import dataclass
 
 from spool.server.retrieval.chunk import Chunk
+from spool.server.storage import Database
 
 BATCH = 10  # chunks per write transaction (about a millisecond of the loop each)
 MAX_QUERY_TERMS = 64
@@ -32,15 +36,20 @@ class Hit:
     raw: float
 
 
-def write_batch(
-    conn: sqlite3.Connection,
-    store_id: str,
-    file_id: str,
-    text: str,
-    chunks: list[Chunk],
-    first: int,
+async def write_batch(
+    db: Database, store_id: str, file_id: str, text: str, chunks: list[Chunk], first: int
 ) -> int:
     """Insert chunks[first : first + BATCH] (one short transaction); returns the next index."""
+    if db.dialect != "sqlite":
+        async with db.transaction():
+            for position, c in enumerate(chunks[first : first + BATCH], start=first):
+                await db.execute(
+                    "INSERT INTO chunks (vector_store_id, file_id, position, tokens, text) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (store_id, file_id, position, c.tokens, text[c.start : c.end]),
+                )
+        return first + BATCH
+    conn: sqlite3.Connection = db.conn  # type: ignore[attr-defined]
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         for position, c in enumerate(chunks[first : first + BATCH], start=first):
@@ -56,19 +65,32 @@ def write_batch(
     return first + BATCH
 
 
-def write_parsed(conn: sqlite3.Connection, store_id: str, file_id: str, text: str) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO parsed (vector_store_id, file_id, text) VALUES (?, ?, ?)",
+async def write_parsed(db: Database, store_id: str, file_id: str, text: str) -> None:
+    await db.execute(
+        "INSERT INTO parsed (vector_store_id, file_id, text) VALUES (?, ?, ?) "
+        "ON CONFLICT (vector_store_id, file_id) DO UPDATE SET text = excluded.text",
         (store_id, file_id, text),
     )
 
 
-def delete_batch(conn: sqlite3.Connection, store_id: str, file_id: str | None) -> bool:
+async def delete_batch(db: Database, store_id: str, file_id: str | None) -> bool:
     """Delete up to 4 × BATCH chunks of a store's file (or of the whole store, with its parsed
     texts once no chunk is left); False when nothing was left to delete."""
     where, params = "vector_store_id = ?", (store_id,)
     if file_id is not None:
         where, params = where + " AND file_id = ?", (store_id, file_id)
+    if db.dialect != "sqlite":
+        async with db.transaction():
+            rows = await db.fetchall(
+                f"SELECT id FROM chunks WHERE {where} LIMIT {BATCH * 4}", params
+            )
+            if not rows:
+                await db.execute(f"DELETE FROM parsed WHERE {where}", params)
+                return False
+            ids = [row[0] for row in rows]
+            await db.execute(f"DELETE FROM chunks WHERE id IN ({', '.join('?' * len(ids))})", ids)
+            return True
+    conn: sqlite3.Connection = db.conn  # type: ignore[attr-defined]
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         ids = [
@@ -86,7 +108,16 @@ def delete_batch(conn: sqlite3.Connection, store_id: str, file_id: str | None) -
         return True
 
 
-def parsed_text(conn: sqlite3.Connection, store_id: str, file_id: str) -> str | None:
+async def parsed_text(db: Database, store_id: str, file_id: str) -> str | None:
+    """A file's parsed text (on SQLite read in a worker thread: it can be megabytes)."""
+    sql = "SELECT text FROM parsed WHERE vector_store_id = ? AND file_id = ?"
+    if db.dialect != "sqlite":
+        found = await db.fetchone(sql, (store_id, file_id))
+        return found[0] if found else None
+    return await asyncio.to_thread(_parsed_text, db.reader(), store_id, file_id)  # type: ignore[attr-defined]
+
+
+def _parsed_text(conn: sqlite3.Connection, store_id: str, file_id: str) -> str | None:
     row = conn.execute(
         "SELECT text FROM parsed WHERE vector_store_id = ? AND file_id = ?", (store_id, file_id)
     ).fetchone()

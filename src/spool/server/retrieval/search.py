@@ -6,20 +6,24 @@ share of the query's words it contains (a word matches a chunk word with the sam
 letters, like the porter stemmer would). The second part keeps a chunk that has every query
 word above 0 when BM25 alone says ~0 (a word in every chunk of a small store has no IDF).
 With several queries a chunk keeps its best score. Attribute `filters` select the files first; `score_threshold`
-drops weaker chunks. Runs in a worker thread with a read-only connection.
+drops weaker chunks. On SQLite it runs in a worker thread with a read-only connection; on
+PostgreSQL the keyword half is `ts_rank_cd` (index_postgres.py), mapped with `TS_RANK_HALF`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from spool.server.retrieval import filters, index
+from spool.server.retrieval import filters, index, index_postgres
+from spool.server.storage import Database
 
 BM25_HALF = 5.0
+TS_RANK_HALF = 0.1
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -55,6 +59,82 @@ def _files(
     return {(vs, fid): json.loads(data).get("attributes") for vs, fid, data in rows}
 
 
+async def search_async(
+    db: Database,
+    store_ids: list[str],
+    queries: list[str],
+    *,
+    max_results: int,
+    score_threshold: float = 0.0,
+    filter_: dict[str, Any] | None = None,
+) -> list[Result]:
+    """`search` on either backend (SQLite: in a worker thread with its read-only connection)."""
+    if db.dialect == "sqlite":
+        reader = db.reader  # type: ignore[attr-defined]
+        return await asyncio.to_thread(
+            lambda: search(
+                reader(),
+                store_ids,
+                queries,
+                max_results=max_results,
+                score_threshold=score_threshold,
+                filter_=filter_,
+            )
+        )
+    if not store_ids:
+        return []
+    marks = ", ".join("?" * len(store_ids))
+    rows = await db.fetchall(
+        f"SELECT vector_store_id, id, data FROM vector_store_files "
+        f"WHERE vector_store_id IN ({marks}) AND status = 'completed'",
+        store_ids,
+    )
+    files = {(vs, fid): json.loads(data).get("attributes") for vs, fid, data in rows}
+    allowed = _allowed(files, filter_)
+    if allowed is not None and not allowed:
+        return []
+    hits = {}
+    for query in queries:
+        hits[query] = await index_postgres.rank(db, store_ids, allowed, query, max_results * 2)
+    return _rank(files, queries, hits, TS_RANK_HALF, max_results, score_threshold)
+
+
+def _allowed(
+    files: dict[tuple[str, str], dict[str, Any] | None], filter_: dict[str, Any] | None
+) -> set[tuple[str, str]] | None:
+    if filter_ is None:
+        return None
+    return {key for key, attrs in files.items() if filters.matches(attrs, filter_)}
+
+
+def _rank(
+    files: dict[tuple[str, str], dict[str, Any] | None],
+    queries: list[str],
+    hits: dict[str, list[index.Hit]],
+    half: float,
+    max_results: int,
+    score_threshold: float,
+) -> list[Result]:
+    best: dict[int, Result] = {}
+    for query in queries:
+        terms = list(dict.fromkeys(t.lower() for t in _WORD.findall(query)))
+        for hit in hits[query]:
+            keyword = hit.raw / (hit.raw + half) if hit.raw > 0 else 0.0
+            score = (keyword + coverage(terms, hit.text)) / 2
+            known = best.get(hit.chunk_id)
+            if known is None or score > known.score:
+                best[hit.chunk_id] = Result(
+                    hit.vector_store_id,
+                    hit.file_id,
+                    hit.chunk_id,
+                    hit.text,
+                    round(score, 6),
+                    files.get((hit.vector_store_id, hit.file_id)),
+                )
+    ranked = sorted(best.values(), key=lambda r: (-r.score, r.chunk_id))
+    return [r for r in ranked if r.score >= score_threshold][:max_results]
+
+
 def search(
     conn: sqlite3.Connection,
     store_ids: list[str],
@@ -68,26 +148,8 @@ def search(
     if not store_ids:
         return []
     files = _files(conn, store_ids)
-    allowed = None
-    if filter_ is not None:
-        allowed = {key for key, attrs in files.items() if filters.matches(attrs, filter_)}
-        if not allowed:
-            return []
-    best: dict[int, Result] = {}
-    for query in queries:
-        terms = list(dict.fromkeys(t.lower() for t in _WORD.findall(query)))
-        for hit in index.bm25(conn, store_ids, allowed, query, max_results * 2):
-            bm25 = hit.raw / (hit.raw + BM25_HALF) if hit.raw > 0 else 0.0
-            score = (bm25 + coverage(terms, hit.text)) / 2
-            known = best.get(hit.chunk_id)
-            if known is None or score > known.score:
-                best[hit.chunk_id] = Result(
-                    hit.vector_store_id,
-                    hit.file_id,
-                    hit.chunk_id,
-                    hit.text,
-                    round(score, 6),
-                    files.get((hit.vector_store_id, hit.file_id)),
-                )
-    ranked = sorted(best.values(), key=lambda r: (-r.score, r.chunk_id))
-    return [r for r in ranked if r.score >= score_threshold][:max_results]
+    allowed = _allowed(files, filter_)
+    if allowed is not None and not allowed:
+        return []
+    hits = {q: index.bm25(conn, store_ids, allowed, q, max_results * 2) for q in queries}
+    return _rank(files, queries, hits, BM25_HALF, max_results, score_threshold)

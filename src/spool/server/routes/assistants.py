@@ -14,28 +14,30 @@ from spool.server.state import State
 
 async def create_assistant(state: State, request: Request) -> Any:
     body = await read_body(request, validation.CREATE_ASSISTANT)
-    body["tool_resources"] = tool_resources.resolve(state.stores, body.get("tool_resources"))
+    body["tool_resources"] = await tool_resources.resolve(state.stores, body.get("tool_resources"))
     assistant = objects.assistant(body)
-    state.db.insert("assistants", assistant)
+    await state.db.insert("assistants", assistant)
     return assistant
 
 
 async def list_assistants(state: State, request: Request) -> Any:
-    return page(state, "assistants", request, {})
+    return await page(state, "assistants", request, {})
 
 
 async def get_assistant(state: State, request: Request) -> Any:
-    return raw(get_raw(state, "assistants", "assistant", request.path_params["assistant_id"]))
+    return raw(await get_raw(state, "assistants", "assistant", request.path_params["assistant_id"]))
 
 
 async def modify_assistant(state: State, request: Request) -> Any:
-    assistant = get(state, "assistants", "assistant", request.path_params["assistant_id"])
+    assistant = await get(state, "assistants", "assistant", request.path_params["assistant_id"])
     body = await read_body(request, validation.MODIFY_ASSISTANT)
     for key, value in body.items():
         if key == "reasoning_effort":
             continue
         if key == "tool_resources":
-            value = objects.normalize_tool_resources(tool_resources.resolve(state.stores, value))
+            value = objects.normalize_tool_resources(
+                await tool_resources.resolve(state.stores, value)
+            )
         elif key == "metadata":
             value = value or {}
         elif key == "tools":
@@ -46,13 +48,13 @@ async def modify_assistant(state: State, request: Request) -> Any:
     assistant["tool_resources"] = objects.assistant_tool_resources(
         assistant["tools"], assistant["tool_resources"] or {}
     )
-    state.db.update("assistants", assistant)
+    await state.db.update("assistants", assistant)
     return assistant
 
 
 async def delete_assistant(state: State, request: Request) -> Any:
     assistant_id = request.path_params["assistant_id"]
-    if not state.db.delete("assistants", assistant_id):
+    if not await state.db.delete("assistants", assistant_id):
         raise not_found("assistant", assistant_id)
     return objects.deleted(assistant_id, "assistant")
 

@@ -173,7 +173,7 @@ def list_body(ids: list[str], rows: list[str], has_more: bool) -> Response:
     return Response(body.encode(), media_type="application/json")
 
 
-def page(
+async def page(
     state: State,
     table: Any,
     request: Request,
@@ -182,7 +182,7 @@ def page(
 ) -> Response:
     """A list response built from the stored JSON text (no decode/encode of every object)."""
     params = params or list_params(request)
-    result = state.db.page(table, where=where, **params)
+    result = await state.db.page(table, where=where, **params)
     if result is None:
         cursor = params["after"] or params["before"]
         raise bad_request(
@@ -270,20 +270,20 @@ def stream_run(state: State, active: ActiveRun, subscriber: Subscriber, first: b
 # --- lookups -------------------------------------------------------------------------------------
 
 
-def get_raw(state: State, table: Any, kind: str, object_id: str) -> str:
-    text = state.db.get_raw(table, object_id)
+async def get_raw(state: State, table: Any, kind: str, object_id: str) -> str:
+    text = await state.db.get_raw(table, object_id)
     if text is None:
         raise not_found(kind, object_id)
     return text
 
 
-def get(state: State, table: Any, kind: str, object_id: str) -> dict[str, Any]:
-    obj = state.db.get(table, object_id)
+async def get(state: State, table: Any, kind: str, object_id: str) -> dict[str, Any]:
+    obj = await state.db.get(table, object_id)
     if obj is None:
         raise not_found(kind, object_id)
     return obj
 
 
-def thread_of(state: State, request: Request) -> dict[str, Any]:
+async def thread_of(state: State, request: Request) -> dict[str, Any]:
     """The thread named by the path (404 when unknown)."""
-    return get(state, "threads", "thread", request.path_params["thread_id"])
+    return await get(state, "threads", "thread", request.path_params["thread_id"])

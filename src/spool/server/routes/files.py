@@ -122,7 +122,7 @@ async def create_file(state: State, request: Request) -> Any:
         for writer, _ in received:
             writer.abort()
         raise
-    return state.files.create(
+    return await state.files.create(
         filename=filename,
         purpose=purpose,
         digest=digest,
@@ -137,8 +137,8 @@ def _closing(exc: ApiError) -> ApiError:
     return exc
 
 
-def file_of(state: State, file_id: str) -> dict[str, Any]:
-    file = state.files.get(file_id)
+async def file_of(state: State, file_id: str) -> dict[str, Any]:
+    file = await state.files.get(file_id)
     if file is None:
         raise not_found("file", file_id)
     return file
@@ -156,16 +156,16 @@ async def list_files(state: State, request: Request) -> Any:
                 code="invalid_value",
             )
         where["purpose"] = purpose
-    return page(state, "files", request, where, params)
+    return await page(state, "files", request, where, params)
 
 
 async def get_file(state: State, request: Request) -> Any:
-    return file_of(state, request.path_params["file_id"])
+    return await file_of(state, request.path_params["file_id"])
 
 
 async def get_content(state: State, request: Request) -> Any:
-    file = file_of(state, request.path_params["file_id"])
-    path = state.files.path_of(file["id"])
+    file = await file_of(state, request.path_params["file_id"])
+    path = await state.files.path_of(file["id"])
     if path is None or not path.exists():
         raise not_found("file", file["id"])
     return FileResponse(path, media_type=media_type(file["filename"]))
@@ -173,10 +173,10 @@ async def get_content(state: State, request: Request) -> Any:
 
 async def delete_file(state: State, request: Request) -> Any:
     file_id = request.path_params["file_id"]
-    file_of(state, file_id)
+    await file_of(state, file_id)
     for hook in state.on_file_deleted:
         await hook(file_id)
-    state.files.delete(file_id)
+    await state.files.delete(file_id)
     return objects.deleted(file_id, "file") | {"object": "file"}
 
 

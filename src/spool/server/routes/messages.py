@@ -12,51 +12,51 @@ from spool.server.routes.common import get, page, read_body, route, thread_of
 from spool.server.state import State
 
 
-def message_of(state: State, request: Request) -> dict[str, Any]:
+async def message_of(state: State, request: Request) -> dict[str, Any]:
     """The message named by the path, which must belong to the path's thread."""
-    thread = thread_of(state, request)
-    message = get(state, "messages", "message", request.path_params["message_id"])
+    thread = await thread_of(state, request)
+    message = await get(state, "messages", "message", request.path_params["message_id"])
     if message["thread_id"] != thread["id"]:
         raise not_found("message", message["id"])
     return message
 
 
 async def create_message(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
+    thread = await thread_of(state, request)
     body = await read_body(request, validation.CREATE_MESSAGE)
     state.runs.check_unlocked(thread["id"], for_messages=True)
-    tool_resources.check_attachments(state.stores, [body])
+    await tool_resources.check_attachments(state.stores, [body])
     message = objects.user_message(thread["id"], body)
-    with state.db.transaction():
-        state.db.insert("messages", message)
-        tool_resources.attach(state.stores, state.db, thread, body.get("attachments"))
+    async with state.db.transaction():
+        await state.db.insert("messages", message)
+        await tool_resources.attach(state.stores, state.db, thread, body.get("attachments"))
     return message
 
 
 async def list_messages(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
+    thread = await thread_of(state, request)
     where = {"thread_id": thread["id"]}
     if run_id := request.query_params.get("run_id"):
         where["run_id"] = run_id
-    return page(state, "messages", request, where)
+    return await page(state, "messages", request, where)
 
 
 async def get_message(state: State, request: Request) -> Any:
-    return message_of(state, request)
+    return await message_of(state, request)
 
 
 async def modify_message(state: State, request: Request) -> Any:
-    message = message_of(state, request)
+    message = await message_of(state, request)
     body = await read_body(request, validation.MODIFY_METADATA)
     if "metadata" in body:
         message["metadata"] = body["metadata"] or {}
-        state.db.update("messages", message)
+        await state.db.update("messages", message)
     return message
 
 
 async def delete_message(state: State, request: Request) -> Any:
-    message = message_of(state, request)
-    state.db.delete("messages", message["id"])
+    message = await message_of(state, request)
+    await state.db.delete("messages", message["id"])
     return objects.deleted(message["id"], "thread.message")
 
 

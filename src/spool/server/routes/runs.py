@@ -23,10 +23,10 @@ from spool.server.runs import ActiveRun
 from spool.server.state import State
 
 
-def run_of(state: State, request: Request) -> dict[str, Any]:
+async def run_of(state: State, request: Request) -> dict[str, Any]:
     """The run named by the path (its live state while it executes)."""
-    thread = thread_of(state, request)
-    return state.runs.get_run(thread["id"], request.path_params["run_id"])
+    thread = await thread_of(state, request)
+    return await state.runs.get_run(thread["id"], request.path_params["run_id"])
 
 
 def include_only(request: Request) -> None:
@@ -40,8 +40,8 @@ def _active(state: State, run: dict[str, Any]) -> ActiveRun | None:
     return state.runs.active.get(run["id"])
 
 
-def _assistant_for_run(state: State, assistant_id: str) -> dict[str, Any]:
-    assistant = state.db.get("assistants", assistant_id)
+async def _assistant_for_run(state: State, assistant_id: str) -> dict[str, Any]:
+    assistant = await state.db.get("assistants", assistant_id)
     if assistant is None:
         raise not_found("assistant", assistant_id)
     return assistant
@@ -58,63 +58,64 @@ def _start(state: State, active: ActiveRun, stream: bool, first: bytes = b"") ->
 
 
 async def create_run(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
+    thread = await thread_of(state, request)
     include_only(request)
     body = await read_body(request, validation.CREATE_RUN)
-    assistant = _assistant_for_run(state, body["assistant_id"])
+    assistant = await _assistant_for_run(state, body["assistant_id"])
     state.runs.check_unlocked(thread["id"], for_messages=False)
-    tool_resources.check_attachments(state.stores, body.get("additional_messages") or [])
-    with state.db.conn:
-        state.db.conn.execute("BEGIN")
+    await tool_resources.check_attachments(state.stores, body.get("additional_messages") or [])
+    async with state.db.transaction():
         for message_body in body.get("additional_messages") or []:
-            state.db.insert("messages", objects.user_message(thread["id"], message_body))
-            tool_resources.attach(state.stores, state.db, thread, message_body.get("attachments"))
-        active = state.runs.create_run(thread["id"], assistant, body)
+            await state.db.insert("messages", objects.user_message(thread["id"], message_body))
+            await tool_resources.attach(
+                state.stores, state.db, thread, message_body.get("attachments")
+            )
+        active = await state.runs.create_run(thread["id"], assistant, body)
     return _start(state, active, bool(body.get("stream")))
 
 
 async def create_thread_and_run(state: State, request: Request) -> Any:
     body = await read_body(request, validation.CREATE_THREAD_AND_RUN)
-    assistant = _assistant_for_run(state, body["assistant_id"])
+    assistant = await _assistant_for_run(state, body["assistant_id"])
     thread_body = dict(body.get("thread") or {})
     if body.get("tool_resources") is not None:
         thread_body["tool_resources"] = body["tool_resources"]
-    thread = new_thread(state, thread_body)
-    active = state.runs.create_run(thread["id"], assistant, body)
+    thread = await new_thread(state, thread_body)
+    active = await state.runs.create_run(thread["id"], assistant, body)
     first = sse.frame("thread.created", thread) if body.get("stream") else b""
     return _start(state, active, bool(body.get("stream")), first)
 
 
 async def list_runs(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
-    return page(state, "runs", request, {"thread_id": thread["id"]})
+    thread = await thread_of(state, request)
+    return await page(state, "runs", request, {"thread_id": thread["id"]})
 
 
 async def get_run(state: State, request: Request) -> Any:
-    return run_of(state, request)
+    return await run_of(state, request)
 
 
 async def modify_run(state: State, request: Request) -> Any:
-    run = run_of(state, request)
+    run = await run_of(state, request)
     body = await read_body(request, validation.MODIFY_METADATA)
     if "metadata" in body:
         run["metadata"] = body["metadata"] or {}
-        state.db.update("runs", run)
+        await state.db.update("runs", run)
     return run
 
 
 async def cancel_run(state: State, request: Request) -> Any:
-    run = run_of(state, request)
+    run = await run_of(state, request)
     active = _active(state, run)
     if active is None:
         raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
     if run["status"] == "cancelling":
         return json.loads(json.dumps(run))
-    return state.runs.cancel(active)
+    return await state.runs.cancel(active)
 
 
 async def submit_tool_outputs(state: State, request: Request) -> Any:
-    run = run_of(state, request)
+    run = await run_of(state, request)
     body = await read_body(request, validation.SUBMIT_TOOL_OUTPUTS)
     active = _active(state, run)
     if active is None or run["status"] != "requires_action":
@@ -122,13 +123,13 @@ async def submit_tool_outputs(state: State, request: Request) -> Any:
     if body.get("stream"):
         subscriber = state.runs.subscribe(active)
         try:
-            state.runs.submit_tool_outputs(active, body["tool_outputs"])
+            await state.runs.submit_tool_outputs(active, body["tool_outputs"])
         except ApiError:
             state.runs.unsubscribe(run["id"], subscriber)
             subscriber.close()
             raise
         return stream_run(state, active, subscriber)
-    state.runs.submit_tool_outputs(active, body["tool_outputs"])
+    await state.runs.submit_tool_outputs(active, body["tool_outputs"])
     return json.loads(json.dumps(active.run))
 
 

@@ -1,8 +1,8 @@
 """`GET /v1/spool/search`: spool's own extension (not part of the Assistants API) that finds
 messages by their text across every thread of the server.
 
-Query: `q` (required; its words must all occur, the last one as a prefix) and `limit` (1–50,
-default 20). Answer: `{"object": "list", "data": [spool.search_result…], "has_more": bool}`,
+Query: `q` (required; its words must all occur, the last one as a prefix), `limit` (1–50,
+default 20) and `after` (the `message_id` of the previous page's last result: the next page). Answer: `{"object": "list", "data": [spool.search_result…], "has_more": bool}`,
 newest message first; each result has `thread_id`, `message_id`, `role`, `created_at`, a
 one-line `snippet` and `highlights`, the `[start, end)` character offsets of the matches in
 the snippet. Clients learn that a server has it from `GET /v1/spool` (`spool_info.py`).
@@ -10,7 +10,6 @@ the snippet. Clients learn that a server has it from `GET /v1/spool` (`spool_inf
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -69,11 +68,16 @@ def _words(request: Request) -> list[str]:
 async def search_messages(state: State, request: Request) -> Any:
     query_words = _words(request)
     limit = _limit(request)
-
-    def run() -> tuple[list[message_search.Hit], bool]:
-        return message_search.search(state.db.reader(), query_words, limit)
-
-    hits, has_more = await asyncio.to_thread(run)  # a query is milliseconds: still off the loop
+    after = request.query_params.get("after") or None
+    try:
+        # a query is milliseconds: still off the loop on SQLite
+        hits, has_more = await message_search.search_database(state.db, query_words, limit, after)
+    except message_search.UnknownCursor:
+        raise bad_request(
+            f"Invalid 'after': no message found with id '{(after or '')[:64]}'.",
+            param="after",
+            code="invalid_value",
+        ) from None
     return {"object": "list", "data": [h.to_json() for h in hits], "has_more": has_more}
 
 

@@ -20,8 +20,8 @@ def _include(request: Request) -> frozenset[str]:
 
 
 async def list_steps(state: State, request: Request) -> Any:
-    run = run_of(state, request)
-    response = page(state, "steps", request, {"run_id": run["id"]})
+    run = await run_of(state, request)
+    response = await page(state, "steps", request, {"run_id": run["id"]})
     if b"tool_calls" not in response.body:  # no tool step: the stored JSON as is
         return response
     listing = json.loads(response.body)
@@ -31,9 +31,9 @@ async def list_steps(state: State, request: Request) -> Any:
 
 
 async def get_step(state: State, request: Request) -> Any:
-    run = run_of(state, request)
+    run = await run_of(state, request)
     include_only(request)
-    step = get(state, "steps", "run step", request.path_params["step_id"])
+    step = await get(state, "steps", "run step", request.path_params["step_id"])
     if step["run_id"] != run["id"]:
         raise not_found("run step", step["id"])
     return public_step(step, _include(request))

@@ -12,63 +12,63 @@ from spool.server.routes.common import read_body, route, thread_of
 from spool.server.state import State
 
 
-def new_thread(state: State, body: dict[str, Any]) -> dict[str, Any]:
+async def new_thread(state: State, body: dict[str, Any]) -> dict[str, Any]:
     """Stores a thread and its initial messages in one transaction."""
     messages = body.get("messages") or []
-    tool_resources.check_attachments(state.stores, messages)
+    await tool_resources.check_attachments(state.stores, messages)
     body = {
         **body,
-        "tool_resources": tool_resources.resolve(state.stores, body.get("tool_resources")),
+        "tool_resources": await tool_resources.resolve(state.stores, body.get("tool_resources")),
     }
     thread = objects.thread(body)
-    with state.db.conn:
-        state.db.conn.execute("BEGIN")
-        state.db.insert("threads", thread)
+    async with state.db.transaction():
+        await state.db.insert("threads", thread)
         for message_body in messages:
-            state.db.insert("messages", objects.user_message(thread["id"], message_body))
-            tool_resources.attach(state.stores, state.db, thread, message_body.get("attachments"))
+            await state.db.insert("messages", objects.user_message(thread["id"], message_body))
+            await tool_resources.attach(
+                state.stores, state.db, thread, message_body.get("attachments")
+            )
     return thread
 
 
 async def create_thread(state: State, request: Request) -> Any:
     body = await read_body(request, validation.CREATE_THREAD, optional=True)
-    return new_thread(state, body)
+    return await new_thread(state, body)
 
 
 async def get_thread(state: State, request: Request) -> Any:
-    return thread_of(state, request)
+    return await thread_of(state, request)
 
 
 async def modify_thread(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
+    thread = await thread_of(state, request)
     body = await read_body(request, validation.MODIFY_THREAD)
     if "metadata" in body:
         thread["metadata"] = body["metadata"] or {}
     if "tool_resources" in body:
         thread["tool_resources"] = objects.normalize_tool_resources(
-            tool_resources.resolve(state.stores, body["tool_resources"])
+            await tool_resources.resolve(state.stores, body["tool_resources"])
         )
-    state.db.update("threads", thread)
+    await state.db.update("threads", thread)
     return thread
 
 
 async def delete_thread(state: State, request: Request) -> Any:
-    thread = thread_of(state, request)
+    thread = await thread_of(state, request)
     run_id = state.runs.active_run_id(thread["id"])
     if run_id:
         active = state.runs.active[run_id]
         if active.run["status"] != "cancelling":
-            state.runs.cancel(active)
+            await state.runs.cancel(active)
         await asyncio.sleep(0)
-    with state.db.conn:
-        state.db.conn.execute("BEGIN")
-        state.db.delete("threads", thread["id"])
-        state.db.conn.execute(
+    async with state.db.transaction():
+        await state.db.delete("threads", thread["id"])
+        await state.db.execute(
             "DELETE FROM tool_outputs WHERE run_id IN (SELECT id FROM runs WHERE thread_id = ?)",
             (thread["id"],),
         )
         for table in ("messages", "runs", "steps"):
-            state.db.delete_where(table, "thread_id", thread["id"])
+            await state.db.delete_where(table, "thread_id", thread["id"])
     return objects.deleted(thread["id"], "thread")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -100,14 +99,14 @@ SEARCH = obj(
 )
 
 
-def _store(state: State, request: Request) -> dict[str, Any]:
-    return state.stores.get(request.path_params["vector_store_id"])
+async def _store(state: State, request: Request) -> dict[str, Any]:
+    return await state.stores.get(request.path_params["vector_store_id"])
 
 
-def _entry(state: State, request: Request) -> dict[str, Any]:
-    store = _store(state, request)
+async def _entry(state: State, request: Request) -> dict[str, Any]:
+    store = await _store(state, request)
     file_id = request.path_params["file_id"]
-    entry = state.stores.get_file(store["id"], file_id)
+    entry = await state.stores.get_file(store["id"], file_id)
     if entry is None:
         raise not_found("vector store file", file_id)
     return entry
@@ -118,25 +117,25 @@ def _entry(state: State, request: Request) -> dict[str, Any]:
 
 async def create_store(state: State, request: Request) -> Any:
     body = await read_body(request, CREATE_STORE, optional=True)
-    return state.stores.create(body)
+    return await state.stores.create(body)
 
 
 async def list_stores(state: State, request: Request) -> Any:
-    return page(state, "vector_stores", request, {})
+    return await page(state, "vector_stores", request, {})
 
 
 async def get_store(state: State, request: Request) -> Any:
-    return _store(state, request)
+    return await _store(state, request)
 
 
 async def modify_store(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     body = await read_body(request, MODIFY_STORE)
-    return state.stores.modify(store, body)
+    return await state.stores.modify(store, body)
 
 
 async def delete_store(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     await state.stores.delete(store["id"])
     return objects.deleted(store["id"], "vector_store")
 
@@ -145,11 +144,13 @@ async def delete_store(state: State, request: Request) -> Any:
 
 
 async def create_store_file(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     body = await read_body(request, CREATE_FILE)
     strategy = chunking_strategy(body.get("chunking_strategy"))
-    entry = state.stores.add_file(store["id"], body["file_id"], strategy, body.get("attributes"))
-    state.stores.refresh(store["id"])
+    entry = await state.stores.add_file(
+        store["id"], body["file_id"], strategy, body.get("attributes")
+    )
+    await state.stores.refresh(store["id"])
     return entry
 
 
@@ -162,29 +163,29 @@ def _file_filter(request: Request, where: dict[str, str]) -> dict[str, str]:
 
 
 async def list_store_files(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     where = _file_filter(request, {"vector_store_id": store["id"]})
-    return page(state, "vector_store_files", request, where, list_params(request))
+    return await page(state, "vector_store_files", request, where, list_params(request))
 
 
 async def get_store_file(state: State, request: Request) -> Any:
-    return _entry(state, request)
+    return await _entry(state, request)
 
 
 async def update_store_file(state: State, request: Request) -> Any:
-    entry = _entry(state, request)
+    entry = await _entry(state, request)
     body = await read_body(request, UPDATE_ATTRIBUTES)
-    return state.stores.update_attributes(entry, body["attributes"])
+    return await state.stores.update_attributes(entry, body["attributes"])
 
 
 async def delete_store_file(state: State, request: Request) -> Any:
-    entry = _entry(state, request)
+    entry = await _entry(state, request)
     await state.stores.remove_file(entry["vector_store_id"], entry["id"])
     return objects.deleted(entry["id"], "vector_store.file")
 
 
 async def store_file_content(state: State, request: Request) -> Any:
-    entry = _entry(state, request)
+    entry = await _entry(state, request)
     text = await state.stores.file_content(entry["vector_store_id"], entry["id"])
     data = [{"type": "text", "text": text}] if text else []
     return {
@@ -199,7 +200,7 @@ async def store_file_content(state: State, request: Request) -> Any:
 
 
 async def create_batch(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     body = await read_body(request, CREATE_BATCH)
     if ("file_ids" in body) == ("files" in body):
         raise bad_request(
@@ -218,28 +219,28 @@ async def create_batch(state: State, request: Request) -> Any:
                 else default
             )
             items.append((item["file_id"], strategy, item.get("attributes")))
-    return state.stores.create_batch(store["id"], items)
+    return await state.stores.create_batch(store["id"], items)
 
 
-def _batch(state: State, request: Request) -> dict[str, Any]:
-    store = _store(state, request)
-    return state.stores.batch(store["id"], request.path_params["batch_id"])
+async def _batch(state: State, request: Request) -> dict[str, Any]:
+    store = await _store(state, request)
+    return await state.stores.batch(store["id"], request.path_params["batch_id"])
 
 
 async def get_batch(state: State, request: Request) -> Any:
-    return _batch(state, request)
+    return await _batch(state, request)
 
 
 async def cancel_batch(state: State, request: Request) -> Any:
-    return state.stores.cancel_batch(_batch(state, request))
+    return await state.stores.cancel_batch(await _batch(state, request))
 
 
 async def list_batch_files(state: State, request: Request) -> Any:
-    batch = _batch(state, request)
+    batch = await _batch(state, request)
     where = _file_filter(
         request, {"vector_store_id": batch["vector_store_id"], "batch_id": batch["id"]}
     )
-    return page(state, "vector_store_files", request, where, list_params(request))
+    return await page(state, "vector_store_files", request, where, list_params(request))
 
 
 # --- search --------------------------------------------------------------------------------
@@ -256,26 +257,24 @@ def refuse_expired(store: dict[str, Any]) -> None:
 
 
 async def search_store(state: State, request: Request) -> Any:
-    store = _store(state, request)
+    store = await _store(state, request)
     body = await read_body(request, SEARCH)
     refuse_expired(store)
     query = body["query"]
     queries = [query] if isinstance(query, str) else list(query)
     ranking = body.get("ranking_options") or {}
-    results = await asyncio.to_thread(
-        lambda: search.search(
-            state.db.reader(),
-            [store["id"]],
-            queries,
-            max_results=body.get("max_num_results", 10),
-            score_threshold=ranking.get("score_threshold", 0.0),
-            filter_=body.get("filters"),
-        )
+    results = await search.search_async(
+        state.db,
+        [store["id"]],
+        queries,
+        max_results=body.get("max_num_results", 10),
+        score_threshold=ranking.get("score_threshold", 0.0),
+        filter_=body.get("filters"),
     )
-    state.stores.touch(store)
+    await state.stores.touch(store)
     data = []
     for result in results:
-        file = state.files.get(result.file_id)
+        file = await state.files.get(result.file_id)
         data.append(
             {
                 "file_id": result.file_id,

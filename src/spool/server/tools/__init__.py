@@ -39,8 +39,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from spool.server.db import Database
+    from pathlib import Path
+
     from spool.server.files import FileStore
+    from spool.server.storage import Database
     from spool.server.vector_stores import VectorStores
 
 
@@ -60,6 +62,7 @@ class ToolServices:
     db: Database
     files: FileStore | None = None
     stores: VectorStores | None = None
+    data_dir: Path | None = None  # this replica's own dir (code sessions live there)
 
 
 @dataclass

@@ -155,35 +155,34 @@ def code_of(arguments: str) -> str:
     return arguments
 
 
-def _thread_facts(ctx: ToolContext) -> tuple[list[str], bool]:
-    """Off the loop (this thread's read-only connection): the file ids attached to the thread's
-    messages for code_interpreter, and whether the thread ran code before (in this or an
-    earlier server process)."""
-    reader = ctx.services.db.reader()
+async def _thread_facts(ctx: ToolContext) -> tuple[list[str], bool]:
+    """The file ids attached to the thread's messages for code_interpreter, and whether the
+    thread ran code before (in this or an earlier server process)."""
+    db = ctx.services.db
     thread_id = ctx.run["thread_id"]
-    rows = reader.execute(
-        "SELECT json_extract(data, '$.attachments') FROM messages WHERE thread_id = ? "
-        "AND instr(data, '\"code_interpreter\"') > 0 ORDER BY seq",
+    rows = await db.fetchall(
+        "SELECT data FROM messages WHERE thread_id = ? "
+        "AND data LIKE '%\"code_interpreter\"%' ORDER BY seq",
         (thread_id,),
-    ).fetchall()
+    )
     ids: list[str] = []
     for (raw,) in rows:
-        for attachment in json.loads(raw or "[]") or []:
+        for attachment in json.loads(raw).get("attachments") or []:
             kinds = {t.get("type") for t in attachment.get("tools") or []}
             if "code_interpreter" in kinds and attachment.get("file_id"):
                 ids.append(attachment["file_id"])
     before = ctx.ordinal > 0 or (
-        reader.execute(
+        await db.fetchone(
             "SELECT 1 FROM tool_outputs t JOIN runs r ON r.id = t.run_id "
             "WHERE r.thread_id = ? AND t.type = 'code_interpreter' LIMIT 1",
             (thread_id,),
-        ).fetchone()
+        )
         is not None
     )
     return ids, before
 
 
-def input_files(ctx: ToolContext, attached: list[str]) -> list[InputFile]:
+async def input_files(ctx: ToolContext, attached: list[str]) -> list[InputFile]:
     """The files /mnt/data must hold: tool_resources of the assistant and the thread, then the
     attachments (quick lookups by id; the bytes are read later, off the loop)."""
     db = ctx.services.db
@@ -192,13 +191,13 @@ def input_files(ctx: ToolContext, attached: list[str]) -> list[InputFile]:
         return []
     ids: list[str] = []
     for table, key in (("assistants", "assistant_id"), ("threads", "thread_id")):
-        owner = db.get(table, ctx.run[key]) or {}
+        owner = await db.get(table, ctx.run[key]) or {}
         resources = owner.get("tool_resources") or {}
         ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
     out: list[InputFile] = []
     for file_id in list(dict.fromkeys([*ids, *attached]))[-MAX_INPUT_FILES:]:
-        file = store.get(file_id)
-        path = store.path_of(file_id)
+        file = await store.get(file_id)
+        path = await store.path_of(file_id)
         if file is None or path is None:
             continue
         out.append(InputFile(file_id, file.get("filename") or file_id, path.read_bytes))
@@ -261,11 +260,11 @@ class CodeInterpreterTool:
     async def run(self, ctx: ToolContext, arguments: str) -> ToolResult:
         code = code_of(arguments)
         store = ctx.services.files
-        data_dir = Path(ctx.services.db.path).parent
+        data_dir = ctx.services.data_dir or Path(ctx.services.db.path).parent  # type: ignore[attr-defined]
         sandboxes = manager(data_dir)
         try:
-            attached, had_before = await asyncio.to_thread(_thread_facts, ctx)
-            files = input_files(ctx, attached)
+            attached, had_before = await _thread_facts(ctx)
+            files = await input_files(ctx, attached)
         except Exception as exc:  # a damaged row
             message = f"code_interpreter could not read its files: {exc}"
             raise ToolError("server_error", message) from None

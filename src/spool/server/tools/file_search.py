@@ -46,12 +46,12 @@ def marker(ordinal: int, position: int, file_name: str) -> str:
     return f"【{ordinal}:{position}†{_UNSAFE.sub('_', file_name) or 'source'}】"
 
 
-def store_ids(ctx: ToolContext) -> list[str]:
+async def store_ids(ctx: ToolContext) -> list[str]:
     """The union of the assistant's and the thread's file_search vector stores."""
     db = ctx.services.db
     ids: list[str] = []
     for table, key in (("assistants", "assistant_id"), ("threads", "thread_id")):
-        owner = db.get(table, ctx.run[key]) or {}
+        owner = await db.get(table, ctx.run[key]) or {}
         resources = owner.get("tool_resources") or {}
         ids += (resources.get("file_search") or {}).get("vector_store_ids") or []
     return list(dict.fromkeys(ids))
@@ -96,27 +96,21 @@ class FileSearchTool:
         stores = ctx.services.stores
         usable = []
         if stores is not None:
-            for store_id in store_ids(ctx):
+            for store_id in await store_ids(ctx):
                 try:
-                    store = stores.get(store_id)
+                    store = await stores.get(store_id)
                 except Exception:
                     log.info("run %s: vector store %s is gone", ctx.run["id"], store_id)
                     continue
                 if store["status"] == "expired":
                     continue
-                stores.touch(store)
+                await stores.touch(store)
                 usable.append(store_id)
         await _wait_for_indexing(stores, usable)
         db = ctx.services.db
         found = (
-            await asyncio.to_thread(
-                lambda: search.search(
-                    db.reader(),
-                    usable,
-                    [query],
-                    max_results=limit,
-                    score_threshold=options["score_threshold"],
-                )
+            await search.search_async(
+                db, usable, [query], max_results=limit, score_threshold=options["score_threshold"]
             )
             if usable and query
             else []
@@ -125,7 +119,7 @@ class FileSearchTool:
         passages = []
         citations: dict[str, str] = {}
         for position, hit in enumerate(found):
-            file = ctx.services.files.get(hit.file_id) if ctx.services.files else None
+            file = await ctx.services.files.get(hit.file_id) if ctx.services.files else None
             name = file["filename"] if file else hit.file_id
             results.append(
                 {
@@ -167,7 +161,7 @@ async def _wait_for_indexing(stores: Any, store_ids: list[str]) -> None:
     deadline = time.monotonic() + INDEXING_WAIT_S
     waiting = list(store_ids)
     while waiting and time.monotonic() < deadline:
-        waiting = [i for i in waiting if stores.get(i)["file_counts"]["in_progress"]]
+        waiting = [i for i in waiting if (await stores.get(i))["file_counts"]["in_progress"]]
         if waiting:
             await asyncio.sleep(0.05)
 
