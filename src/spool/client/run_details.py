@@ -10,6 +10,7 @@ No Textual here; `client` is an `openai.AsyncOpenAI` (or anything with the same 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from spool.client.connection import describe_error
 from spool.client.export import message_text
 
 PAGE_LIMIT = 100
+INCLUDE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 class RunDetailsError(Exception):
@@ -44,14 +46,33 @@ class Usage:
 
 
 @dataclass(slots=True)
+class SearchResult:
+    """One result of a file_search call: the file, its score and the chunk's text."""
+
+    file_id: str
+    file_name: str
+    score: float
+    content: str = ""  # empty when the server did not include it
+
+
+@dataclass(slots=True)
 class ToolCallDetail:
-    """One tool call of a `tool_calls` step."""
+    """One tool call of a `tool_calls` step.
+
+    code_interpreter: `arguments` is the code, `logs` its logs (`output` too), `images` its
+    image outputs as (file id, file name). file_search: `query` (when the server says it) and
+    `results`.
+    """
 
     id: str
     type: str  # function | code_interpreter | file_search
     name: str = ""
     arguments: str = ""
     output: str | None = None
+    logs: str = ""
+    images: list[tuple[str, str]] = field(default_factory=list)
+    query: str = ""
+    results: list[SearchResult] = field(default_factory=list)
 
     @property
     def pretty_arguments(self) -> str:
@@ -170,8 +191,28 @@ def _tool_call(call: Any) -> ToolCallDetail:
         )
     if kind == "code_interpreter":
         ci = call.code_interpreter
-        logs = [getattr(o, "logs", "") or "" for o in getattr(ci, "outputs", None) or []]
-        return ToolCallDetail(call.id, kind, "code_interpreter", ci.input or "", "\n".join(logs))
+        outputs = getattr(ci, "outputs", None) or []
+        logs = "".join(getattr(o, "logs", "") or "" for o in outputs if o.type == "logs")
+        images = [(o.image.file_id, o.image.file_id) for o in outputs if o.type == "image"]
+        detail = ToolCallDetail(call.id, kind, "code_interpreter", ci.input or "", logs)
+        detail.logs, detail.images = logs, images
+        return detail
+    if kind == "file_search":
+        fs = call.file_search
+        detail = ToolCallDetail(call.id, kind, "file_search")
+        query = getattr(fs, "query", None)
+        detail.query = query if isinstance(query, str) else ""
+        for result in getattr(fs, "results", None) or []:
+            chunks = getattr(result, "content", None) or []
+            detail.results.append(
+                SearchResult(
+                    result.file_id,
+                    result.file_name or result.file_id,
+                    float(result.score or 0.0),
+                    "\n".join(getattr(c, "text", "") or "" for c in chunks),
+                )
+            )
+        return detail
     return ToolCallDetail(call.id, kind, kind)
 
 
@@ -222,20 +263,45 @@ def run_details_from(run: Any, steps: list[Any], messages: list[Any]) -> RunDeta
 
 
 async def fetch_run_details(client: Any, thread_id: str, run_id: str) -> RunDetails:
-    """Read a run, its steps and its messages; raises `RunDetailsError`."""
+    """Read a run, its steps (file_search results with their chunks) and its messages, and the
+    names of the images its code produced; raises `RunDetailsError`."""
     threads = client.beta.threads
     try:
         run = await threads.runs.retrieve(run_id, thread_id=thread_id)
         steps = [
             s
             async for s in threads.runs.steps.list(
-                run_id, thread_id=thread_id, order="asc", limit=PAGE_LIMIT
+                run_id,
+                thread_id=thread_id,
+                order="asc",
+                limit=PAGE_LIMIT,
+                include=[INCLUDE_SEARCH_CONTENT],
             )
         ]
         page = await threads.messages.list(thread_id, run_id=run_id, order="asc", limit=PAGE_LIMIT)
     except Exception as exc:
         raise RunDetailsError(describe_error(exc)) from exc
-    return run_details_from(run, steps, list(page.data))
+    details = run_details_from(run, steps, list(page.data))
+    await _name_images(client, details)
+    return details
+
+
+async def _name_images(client: Any, details: RunDetails) -> None:
+    """Image outputs named by their files' names (an unreadable file keeps its id)."""
+    calls = [c for s in details.steps for c in s.tool_calls if c.images]
+    ids = list(dict.fromkeys(file_id for c in calls for file_id, _ in c.images))
+    if not ids:
+        return
+
+    async def name(file_id: str) -> str:
+        try:
+            return (await client.files.retrieve(file_id)).filename or file_id
+        except Exception:
+            return file_id
+
+    names = dict(zip(ids, await asyncio.gather(*(name(i) for i in ids)), strict=True))
+    for call in calls:
+        call.images = [(file_id, names.get(file_id, file_id)) for file_id, _ in call.images]
 
 
 async def latest_run_id(client: Any, thread_id: str) -> str | None:

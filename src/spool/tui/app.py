@@ -35,6 +35,7 @@ from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, mod
 from spool.tui.commands import SpoolCommands
 from spool.tui.conversation import CONVERSATION_ACTIONS, ConversationMixin
 from spool.tui.heap import settle_heap
+from spool.tui.media_actions import MEDIA_ACTIONS, MediaMixin, media_key_help
 from spool.tui.retrieval_actions import (
     RETRIEVAL_ACTIONS,
     RETRIEVAL_BINDINGS,
@@ -89,6 +90,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.tool_outputs", "tool_outputs", "Answer pending function calls (tool outputs)"),
     ("spool.inspect_run", "inspect_run", "Inspect the run (steps, usage, timings)"),
     ("spool.export", "export_thread", "Export the thread (Markdown or JSON)"),
+    *MEDIA_ACTIONS,  # save produced files and images (spool.tui.media_actions)
     *ASSISTANT_ACTIONS,  # assistants, run options, theme (spool.tui.assistant_actions)
     *RETRIEVAL_ACTIONS,  # sources, citations, vector stores (spool.tui.retrieval_actions)
     ("spool.help", "help", "Help: keys and paths"),
@@ -110,7 +112,13 @@ class MainScreen(Screen[None]):
 
 class SpoolApp(
     RetrievalMixin,
-    AssistantActions, SendingMixin, ConversationMixin, WorkflowsMixin, SearchMixin, App[int]
+    AssistantActions,
+    SendingMixin,
+    ConversationMixin,
+    WorkflowsMixin,
+    MediaMixin,
+    SearchMixin,
+    App[int],
 ):
     """The spool chat client."""
 
@@ -880,6 +888,7 @@ class SpoolApp(
         ]
         keys += modal_key_help()
         keys += extra_key_help()
+        keys += media_key_help()
         keys += search_key_help()
         keys += retrieval_key_help()
         paths = {
@@ -945,7 +954,9 @@ def run_tui(
 ) -> int:
     """Entry point of `spool` without a subcommand: run the TUI until the user quits."""
     from spool.config import data_dir as resolve_data_dir
+    from spool.tui.widgets.image_view import prepare_terminal_graphics
 
+    prepare_terminal_graphics()  # (asks the terminal about images before Textual reads it)
     app = SpoolApp(data_dir=resolve_data_dir(data_dir), profile=profile, model=model)
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

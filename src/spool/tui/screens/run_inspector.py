@@ -3,7 +3,9 @@
 Opened for the focused message's run (or the thread's last run). Shows the run (status, model,
 assistant, created / started / ended times in UTC, queue wait and duration, token usage, the
 error), then each step in order: message creation (with the message text) or tool calls (each
-with its pretty-printed arguments and output), with its status, duration, usage and error.
+with its pretty-printed arguments and output; a code_interpreter call with its code, logs and
+images; a file_search call with its query, results (file, score) and the chunks), with its
+status, duration, usage and error.
 `r` reloads it; escape, q or the inspector key closes it.
 """
 
@@ -86,7 +88,60 @@ def status_styles(theme_variables: dict[str, str]) -> dict[str, str]:
     return styles
 
 
+CHUNK_PREVIEW = 400
+
+
+def _lines(text: Text, body: str, indent: str = "      ", style: str = "") -> None:
+    for line in body.splitlines() or [""]:
+        text.append(f"{indent}{line}\n", style=style)
+
+
+def _code_call(call: ToolCallDetail) -> RenderableType:
+    text = Text()
+    text.append("  ⚙ code_interpreter", style="bold")
+    text.append(f"  {call.id}\n", style="dim")
+    text.append("    input (Python)\n", style="bold dim")
+    _lines(text, call.arguments.rstrip("\n"))
+    text.append("    logs", style="bold dim")
+    if call.logs:
+        text.append("\n")
+        _lines(text, call.logs.rstrip("\n"))
+    else:
+        text.append(": (none)\n", style="italic")
+    if call.images:
+        text.append("    images\n", style="bold dim")
+        for file_id, name in call.images:
+            text.append(f"      🖼 {name}", style="")
+            text.append(f"  {file_id}\n" if name != file_id else "\n", style="dim")
+    text.rstrip()
+    return text
+
+
+def _search_call(call: ToolCallDetail) -> RenderableType:
+    text = Text()
+    text.append("  🔎 file_search", style="bold")
+    text.append(f"  {call.id}\n", style="dim")
+    if call.query:
+        text.append("    query: ", style="bold dim")
+        text.append(f"{call.query}\n")
+    n = len(call.results)
+    text.append(f"    {n} result{'s' if n != 1 else ''}\n", style="bold dim")
+    for rank, result in enumerate(call.results, 1):
+        text.append(f"      {rank}. {result.file_name}", style="bold")
+        text.append(f"  score {result.score:.3f}\n", style="")
+        chunk = " ".join(result.content.split())
+        if chunk:
+            shown = chunk if len(chunk) <= CHUNK_PREVIEW else chunk[:CHUNK_PREVIEW] + "…"
+            text.append(f"         │ {shown}\n", style="dim")
+    text.rstrip()
+    return text
+
+
 def _tool_call(call: ToolCallDetail, index: int) -> RenderableType:
+    if call.type == "code_interpreter":
+        return _code_call(call)
+    if call.type == "file_search":
+        return _search_call(call)
     text = Text()
     text.append(f"  ⚙ {call.name or call.type}", style="bold")
     text.append(f"  {call.id}\n", style="dim")

@@ -30,6 +30,7 @@ from textual.widgets import Static
 
 from spool.client.view_model import MessageItem
 from spool.markdown_blocks import finished_prefix_length
+from spool.tui.widgets.image_view import MessageMedia
 from spool.tui.widgets.sources import SourcesList
 
 # A non-scrolling widget's virtual size changes with its size, right after a reflow; Textual's
@@ -248,6 +249,7 @@ class MessageView(Vertical):
         Binding("down", "step(1)", "Next message", id="message.next", show=False),
         Binding("e", "app.edit_message", "Edit and resend", id="message.edit", show=False),
         Binding("delete", "app.delete_message", "Delete", id="message.delete", show=False),
+        Binding("w", "app.save_files", "Save its files", id="message.save_files", show=False),
         Binding("s", "sources", "Sources", id="message.sources", show=False),
     ]
 
@@ -276,6 +278,7 @@ class MessageView(Vertical):
         self._shown_status = item.status
         self._body: Static | StreamingMarkdown | MarkdownChunk | None = None
         self._highlight: Static | None = None
+        self._media: MessageMedia | None = None  # images and produced files of a reply
         self._sources: SourcesList | None = None  # under a reply with citations
 
     def _who(self) -> Text:
@@ -324,12 +327,23 @@ class MessageView(Vertical):
         if self.item.role == "assistant" and len(self.item.citations):
             self._sources = SourcesList(self.item)
             yield self._sources
+        if self.item.images or self.item.files:
+            self._media = MessageMedia(self.item)
+            yield self._media
         self.set_class(self.item.status == "incomplete", "-incomplete")
         self.set_class(self.item.local, "-local")
+
+    def _refresh_media(self) -> None:
+        if self._media is not None:
+            self._media.refresh_item()
+        elif self.item.images or self.item.files:
+            self._media = MessageMedia(self.item)
+            self.mount(self._media)
 
     def refresh_item(self) -> None:
         """Re-render after the item changed (text delta, status)."""
         self.clear_highlight()
+        self._refresh_media()
         self._refresh_sources()
         self.set_class(self.item.status == "incomplete", "-incomplete")
         self.set_class(self.item.local, "-local")

@@ -14,12 +14,15 @@ from textual.widgets import Static
 
 from spool.client.view_model import (
     Change,
+    CodeStepItem,
+    FileSearchItem,
     Item,
     MessageItem,
     NoticeItem,
     ThreadView,
     ToolCallItem,
 )
+from spool.tui.widgets.code_step import CodeStepView, FileSearchView
 from spool.tui.widgets.message import _QUIET_VIRTUAL_SIZE, MessageView, NoticeView
 from spool.tui.widgets.tool_call import ToolCallView
 
@@ -64,6 +67,8 @@ class Transcript(VerticalScroll):
         def restyle() -> None:
             for widget in self.query(MessageView):
                 widget.restyle()
+            for step in self.query(CodeStepView):
+                step.restyle()
 
         self.call_after_refresh(restyle)
 
@@ -73,6 +78,10 @@ class Transcript(VerticalScroll):
             widget: Widget = MessageView(item, assistant_name=self.assistant_name)
         elif isinstance(item, ToolCallItem):
             widget = ToolCallView(item)
+        elif isinstance(item, CodeStepItem):
+            widget = CodeStepView(item)
+        elif isinstance(item, FileSearchItem):
+            widget = FileSearchView(item)
         else:
             assert isinstance(item, NoticeItem)
             widget = NoticeView(item.kind, item.text)
@@ -139,7 +148,7 @@ class Transcript(VerticalScroll):
             await self.mount(self._make(change.item))
         elif change.kind == "update" and change.item is not None:
             widget = self._widgets.get(id(change.item))
-            if isinstance(widget, MessageView | ToolCallView):
+            if isinstance(widget, MessageView | ToolCallView | CodeStepView | FileSearchView):
                 widget.refresh_item()
         elif change.kind == "remove" and change.item is not None:
             widget = self._widgets.pop(id(change.item), None)

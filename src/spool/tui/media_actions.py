@@ -1,0 +1,150 @@
+"""App actions for what tools produced: images (fetch, view full size, save) and the files a reply
+links to (`file_path` annotations, `sandbox:/mnt/data/…` links), saved to a chosen folder.
+
+`MediaMixin` is mixed into `SpoolApp`. Bytes come from the server through `spool.client.images`
+(`FileCache`, one per connection), always in workers; nothing here builds requests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spool.client.images import FetchedFile, FileCache, default_save_folder, human_size, save_file
+from spool.tui.screens.help import KeyHelp
+
+if TYPE_CHECKING:
+    from spool.tui.widgets.message import MessageView
+
+# (binding id, action, description): help and palette (the key is on the focused message)
+MEDIA_ACTIONS: list[tuple[str, str, str]] = [
+    (
+        "message.save_files",
+        "save_files",
+        "Save the files and images of the focused message (or the last reply)",
+    ),
+]
+
+
+def media_key_help() -> list[KeyHelp]:
+    """Help lines for the keys of code steps, images, the image viewer and the save dialog."""
+    from spool.tui.screens import image_viewer, save_files
+
+    return [
+        KeyHelp(
+            "c (code step)",
+            "Collapse / expand a code step (or click its title)",
+            "code_step.toggle",
+        ),
+        *image_viewer.KEYS,
+        *save_files.KEYS,
+    ]
+
+
+class MediaMixin:
+    """Fetch, view and save server files (images, produced files)."""
+
+    if TYPE_CHECKING:  # provided by SpoolApp
+        connection: Any
+        cursor_blink: bool
+        current: str | None
+        workspace: Any
+
+        def notify(self, message: str, **kwargs: Any) -> None: ...
+        def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
+        def run_worker(self, work: Any, **kwargs: Any) -> Any: ...
+        def focused_message(self) -> MessageView | None: ...
+
+    image_mode: str | None = None  # "auto" | "halfcell" | "placeholder"; None: as prepared
+    save_folder: Path | None = None  # the folder files were last saved to
+    last_saved: list[Path] | None = None  # the files the last save wrote (tests)
+
+    def file_cache(self) -> FileCache:
+        """The cache of the current connection's files."""
+        client = self.connection.client
+        cache: FileCache | None = self.__dict__.get("_file_cache")
+        if cache is None or cache.client is not client:
+            cache = self.__dict__["_file_cache"] = FileCache(client)
+        return cache
+
+    async def fetch_file(self, file_id: str) -> FetchedFile:
+        """A server file's name and bytes (cached); raises FetchError."""
+        return await self.file_cache().get(file_id)
+
+    # --- the image viewer -----------------------------------------------------------------------
+    def open_image(self, file_id: str) -> None:
+        """Show an image full size (fetched first when needed)."""
+        self.run_worker(self._open_image(file_id), group="media", exit_on_error=False)
+
+    async def _open_image(self, file_id: str) -> None:
+        from spool.tui.screens.image_viewer import ImageViewerScreen
+        from spool.tui.widgets.image_view import image_mode
+
+        try:
+            fetched = await self.fetch_file(file_id)
+        except Exception as exc:
+            self.notify(f"Could not load the image: {exc}", severity="error")
+            return
+        self.push_screen(ImageViewerScreen(fetched, image_mode(self)))
+
+    # --- saving ---------------------------------------------------------------------------------
+    def action_save_files(self) -> None:
+        """Save the files and images of the focused message, else of the last reply that has any."""
+        message = self.focused_message()
+        items = [message.item] if message is not None else []
+        if not items:
+            view = self.workspace.views.get(self.current or "")
+            items = [
+                i
+                for i in reversed(view.items if view else [])
+                if getattr(i, "role", "") == "assistant" and (i.files or i.images)
+            ][:1]
+        item = items[0] if items else None
+        if item is None or not (item.files or item.images):
+            self.notify("This message has no files to save.", severity="warning")
+            return
+        labels = [(f.file_id, f"{f.name}  ({f.link})") for f in item.files]
+        labels += [(i, self._image_label(i)) for i in item.images]
+        self._ask_where(labels)
+
+    def _image_label(self, file_id: str) -> str:
+        cached = self.file_cache().cached(file_id)
+        if cached is None:
+            return f"image {file_id}"
+        return f"{cached.name}  (image, {human_size(cached.size)})"
+
+    def save_server_files(self, file_ids: list[str]) -> None:
+        """Ask where to save these server files (images), then save them."""
+        self._ask_where([(f, self._image_label(f)) for f in file_ids])
+
+    def _ask_where(self, files: list[tuple[str, str]]) -> None:
+        from spool.tui.screens.save_files import SaveFilesScreen, SaveRequest
+
+        def answered(request: SaveRequest | None) -> None:
+            if request is not None:
+                self.run_worker(self._save(request), group="media", exit_on_error=False)
+
+        folder = self.save_folder or default_save_folder()
+        self.push_screen(
+            SaveFilesScreen(files, folder, cursor_blink=self.cursor_blink), callback=answered
+        )
+
+    async def _save(self, request: Any) -> None:
+        import asyncio
+
+        written: list[Path] = []
+        for file_id in request.file_ids:
+            try:
+                fetched = await self.fetch_file(file_id)
+                path = await asyncio.to_thread(
+                    save_file, request.folder, fetched.name, fetched.data
+                )
+            except Exception as exc:
+                self.notify(f"Could not save {file_id}: {exc}", severity="error", timeout=10)
+                continue
+            written.append(path)
+        self.save_folder = request.folder
+        self.last_saved = written
+        if written:
+            names = ", ".join(p.name for p in written)
+            self.notify(f"Saved {names} in {request.folder}", title="Saved", timeout=8)
