@@ -159,13 +159,20 @@ def pasted_paths(text: str) -> list[Path]:
 
 
 # --- upload ------------------------------------------------------------------------------------
-class UploadError(Exception):
+class AttachmentError(Exception):
+    """A message's attachments could not be made ready (the message stays unsent)."""
+
+    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost
+
+
+class UploadError(AttachmentError):
     """An attachment could not be uploaded (`name` says which, the message why)."""
 
     def __init__(self, name: str, reason: str, *, connection_lost: bool = False) -> None:
-        super().__init__(f"upload of {name} failed: {reason}")
+        super().__init__(f"upload of {name} failed: {reason}", connection_lost=connection_lost)
         self.name = name
-        self.connection_lost = connection_lost
 
 
 async def upload_missing(
@@ -275,6 +282,7 @@ class FileNames:
 
     async def lookup(self, file_ids: Iterable[str]) -> dict[str, tuple[str, int | None]]:
         """Names and sizes of these files (missing ones: "(deleted file)")."""
+        file_ids = list(file_ids)
         wanted = [i for i in dict.fromkeys(file_ids) if i not in self.known]
         if wanted:
             results = await asyncio.gather(

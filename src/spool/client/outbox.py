@@ -7,6 +7,10 @@ thread has no active run (the API locks a thread while a run is active). A messa
 fails stays as *unsent* (with the reason) and is posted again when the server is back; one that
 was posted is removed from the outbox at once, so it is never posted twice.
 
+A message may carry attachments (`view_model.Attachment`): they are stored with it, uploaded
+before the post, and each upload's file id is stored at once (`uploaded`), so a retry uploads
+only what is missing.
+
 `Outbox` keeps the view items and the stored records in step; deciding *when* to post is the
 caller's (the TUI's send loop). No Textual here.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from spool.client.view_model import MessageItem, ThreadView, Workspace, new_local_id
+from spool.client.view_model import Attachment, MessageItem, ThreadView, Workspace, new_local_id
 
 if TYPE_CHECKING:
     from spool.store import Store
@@ -44,6 +48,7 @@ class Outbox:
             item = MessageItem(rec.id, "user", rec.text, created_at=rec.created_at)
             item.status = "unsent" if rec.state == "failed" else "queued"
             item.error = rec.error
+            item.attachments = [Attachment.from_doc(a) for a in rec.attachments]
             view.add(item)
             self._records[id(item)] = rec.id
             self._restored.add(rec.id)
@@ -51,16 +56,31 @@ class Outbox:
                 threads.append(rec.thread_id)
         return threads
 
-    def add(self, view: ThreadView, text: str) -> MessageItem:
-        """Queue `text` for the thread of `view` (shown at once, stored at once)."""
+    def add(
+        self, view: ThreadView, text: str, attachments: list[Attachment] | None = None
+    ) -> MessageItem:
+        """Queue `text` (and its attachments) for the thread of `view` (shown, stored at once)."""
         item = MessageItem(new_local_id("queued"), "user", text)
         item.status = "queued"
+        item.attachments = list(attachments or [])
         if self.store is not None:
-            rec = self.store.add_outbox(view.thread_id, text, profile=self.profile)
+            rec = self.store.add_outbox(
+                view.thread_id, text, profile=self.profile, attachments=self._docs(item)
+            )
             item.id, item.created_at = rec.id, rec.created_at
             self._records[id(item)] = rec.id
         view.add(item)
         return item
+
+    @staticmethod
+    def _docs(item: MessageItem) -> list[dict[str, object]]:
+        return [a.to_doc() for a in item.attachments]
+
+    def uploaded(self, item: MessageItem) -> None:
+        """An attachment of `item` was uploaded: store its file id (a retry skips it)."""
+        rec_id = self._records.get(id(item))
+        if rec_id is not None and self.store is not None:
+            self.store.update_outbox(rec_id, attachments=self._docs(item))
 
     def record_id(self, item: MessageItem) -> str | None:
         """The stored record of a queued item (its `spool_outbox_id` when posted)."""
@@ -102,7 +122,8 @@ class Outbox:
                     self.store.update_outbox(rec_id, state="pending", error=item.error)
 
     def take_back(self, view: ThreadView, item: MessageItem) -> str:
-        """Remove a message that is not posted yet; returns its text (for the composer)."""
+        """Remove a message that is not posted yet; returns its text (for the composer; the
+        caller takes `item.attachments` back too)."""
         view.remove(item)
         self.posted(item)
         return item.text
@@ -114,7 +135,9 @@ class Outbox:
             rec_id = self._records.pop(id(item), None)
             if rec_id is not None and self.store is not None:
                 self.store.remove_outbox(rec_id)
-                rec = self.store.add_outbox(new.thread_id, item.text, profile=self.profile)
+                rec = self.store.add_outbox(
+                    new.thread_id, item.text, profile=self.profile, attachments=self._docs(item)
+                )
                 item.id = rec.id
                 self._records[id(item)] = rec.id
             new.add(item)

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
 from spool.client.run_details import run_end
+from spool.client.attachments import FileNames
+from spool.client.attachments import from_message as attachments_of
 from spool.client.run_options import RunOptions
 from spool.client.tool_steps import (
     StepTracker,
@@ -134,6 +136,7 @@ class RunDriver:
         self._step_calls: dict[tuple[str, int], str] = {}  # (step id, index) -> call id
         self._server_steps = StepTracker(clock)  # code_interpreter and file_search calls
         self._last_emit: dict[str, float] = {}  # message id -> monotonic time of last emit
+        self.file_names = FileNames(client)  # attachments' names and sizes (cached)
 
     @property
     def threads(self) -> Any:
@@ -223,6 +226,10 @@ class RunDriver:
         for message in messages:
             items.extend(calls.pop(message.run_id, []) if message.run_id else [])
             items.append(_message_item(message))
+            items[-1].attachments = attachments_of(message)  # type: ignore[union-attr]
+        await self.file_names.name(
+            [a for i in items if isinstance(i, MessageItem) for a in i.attachments]
+        )
         return items
 
     async def load_older(self, view: ThreadView, *, limit: int = PAGE_SIZE) -> int:
@@ -303,6 +310,8 @@ class RunDriver:
         item: MessageItem | None = None,
         metadata: dict[str, str] | None = None,
         on_posted: Callable[[MessageItem], None] | None = None,
+        content: list[dict[str, Any]] | str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> RunOutcome:
         """Post the user message and stream a run (with `options`); raises RunError.
 
@@ -319,9 +328,14 @@ class RunDriver:
             view.move_to_end(item)
             view.updated(item)
         try:
-            create: dict[str, Any] = {"role": "user", "content": text}
+            create: dict[str, Any] = {
+                "role": "user",
+                "content": text if content is None else content,
+            }
             if metadata:
                 create["metadata"] = metadata
+            if attachments:
+                create["attachments"] = attachments  # (content: its image_file parts)
             message = await self.threads.messages.create(view.thread_id, **create)
         except Exception as exc:
             problem = describe_problem(exc)

@@ -32,6 +32,7 @@ from spool.client.runs import RunDriver, RunError
 from spool.client.view_model import Change, MessageItem, ThreadView, Workspace
 from spool.store import AssistantRecord, Store, ThreadRecord
 from spool.tui.assistant_actions import ASSISTANT_ACTIONS, AssistantActions, modal_key_help
+from spool.tui.attaching import ATTACH_ACTIONS, ATTACH_BINDINGS, AttachMixin, attach_key_help
 from spool.tui.commands import SpoolCommands
 from spool.tui.conversation import CONVERSATION_ACTIONS, ConversationMixin
 from spool.tui.heap import settle_heap
@@ -49,6 +50,7 @@ from spool.tui.search_actions import SEARCH_ACTIONS, SEARCH_BINDING, SearchMixin
 from spool.tui.sending import SENDING_ACTIONS, SendingMixin, title_from
 from spool.tui.themes import semantic_defaults
 from spool.tui.theming import register_spool_themes, report_theme_problems
+from spool.tui.widgets.attachments import AttachmentsBar
 from spool.tui.widgets.composer import Composer
 from spool.tui.widgets.key_footer import KeyFooter
 from spool.tui.widgets.message import MessageView, warm_up
@@ -80,6 +82,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("spool.toggle_sidebar", "toggle_sidebar", "Hide / show the thread list"),
     ("spool.toggle_footer", "toggle_footer", "Hide / show the key footer"),
     *SEARCH_ACTIONS,  # search messages (spool.tui.search_actions)
+    *ATTACH_ACTIONS,  # attach files, the thread's files (spool.tui.attaching)
     ("spool.rename", "rename_thread", "Rename thread"),
     ("spool.delete", "delete_thread", "Delete thread (asks first)"),
     ("spool.cancel", "cancel_run", "Cancel the run"),
@@ -114,6 +117,7 @@ class SpoolApp(
     RetrievalMixin,
     AssistantActions,
     SendingMixin,
+    AttachMixin,
     ConversationMixin,
     WorkflowsMixin,
     MediaMixin,
@@ -134,6 +138,7 @@ class SpoolApp(
         Binding("ctrl+f", "filter_threads", "Filter", id="spool.filter", priority=True),
         Binding("ctrl+b", "toggle_sidebar", "Threads", id="spool.toggle_sidebar", priority=True),
         SEARCH_BINDING,
+        *ATTACH_BINDINGS,
         Binding("f2", "rename_thread", "Rename", id="spool.rename"),
         Binding("ctrl+d", "delete_thread", "Delete", id="spool.delete", priority=True),
         Binding("escape", "cancel_run", "Cancel run", id="spool.cancel"),
@@ -228,6 +233,7 @@ class SpoolApp(
         yield Sidebar(self.clock, id="sidebar")
         with Vertical(id="main"):
             yield Transcript(id="transcript")
+            yield AttachmentsBar(id="attachments")  # files for the next message
             self._composer = Composer(id="composer", cursor_blink=self.cursor_blink)
             yield self._composer
         with Vertical(id="bottom"):  # the status line, and the key footer under it
@@ -277,6 +283,7 @@ class SpoolApp(
             self.assistant_models[rec.id] = rec.model
         self.assistant_id = self.store.get_setting(f"assistant.{self.profile}")
         self.init_sending()
+        self.show_pending()  # files chosen for the next message last time
         self._refresh_sidebar()
         last = self.store.get_setting(f"last_thread.{self.profile}")
         if last and self.store.get_thread(last) is not None:
@@ -890,6 +897,7 @@ class SpoolApp(
         keys += extra_key_help()
         keys += media_key_help()
         keys += search_key_help()
+        keys += attach_key_help()
         keys += retrieval_key_help()
         paths = {
             "Config file": str(config.config_file()),

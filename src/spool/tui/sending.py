@@ -10,15 +10,20 @@
   posted never puts the text back in the composer: retry starts a new run on the same message,
   take back deletes it from the thread and returns the text for editing.
 * Drafts are saved as the user types (debounced; the store writes off the UI loop).
+* Attachments (`spool.tui.attaching`) go with the message into the outbox; they are uploaded
+  (in the send worker, with a progress bar) right before the post, and a failed upload leaves
+  the message unsent with the reason (retry uploads only what is missing). A run on a message
+  with attachments gets file_search / code_interpreter when the assistant lacks them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from spool.client.attachments import AttachmentError, message_parts
 from spool.client.outbox import NEW_THREAD, Outbox
 from spool.client.runs import RunError
-from spool.client.view_model import MessageItem, ThreadView
+from spool.client.view_model import Attachment, MessageItem, ThreadView
 from spool.tui.heap import settle_heap
 from spool.tui.host import AppHost
 from spool.tui.widgets.composer import Composer
@@ -65,6 +70,14 @@ class SendingMixin(AppHost):
         def regenerate(self, view: ThreadView) -> bool: ...
         def bell(self) -> None: ...
         def action_reconnect(self) -> None: ...
+        def take_pending(self) -> list[Attachment]: ...
+        def give_back_pending(self, attachments: list[Attachment]) -> None: ...
+        def show_pending(self) -> None: ...
+        def move_pending(self, old: str, new: str) -> None: ...
+        async def upload_attachments(self, view: ThreadView, item: MessageItem) -> None: ...
+        async def tools_for(
+            self, assistant_id: str, options: Any, attachments: list[Attachment]
+        ) -> tuple[list[dict[str, Any]] | None, Any]: ...
 
         config: Any
 
@@ -85,7 +98,7 @@ class SendingMixin(AppHost):
     # --- the composer ----------------------------------------------------------------------------
     def on_composer_submitted(self, event: Composer.Submitted) -> None:
         event.stop()
-        self.send(event.text)
+        self.send(event.text, self.take_pending())
 
     def on_composer_edited(self, event: Composer.Edited) -> None:
         """Save the draft a moment after the last keystroke (a closed terminal loses ≤ 0.5 s)."""
@@ -121,22 +134,25 @@ class SendingMixin(AppHost):
             else:
                 self.composer.show_draft(self.store.get_draft(new))
             self.store.set_draft(NEW_THREAD, "")
+            self.move_pending(NEW_THREAD, new)  # chosen files belong to it too
             return
         self._draft_thread = old
         self.save_draft()
         self._draft_thread = new
         self.composer.show_draft(self.store.get_draft(new))
+        self.show_pending()
 
     # --- queueing --------------------------------------------------------------------------------
-    def send(self, text: str) -> MessageItem:
-        """Queue `text` for the current thread and post it as soon as possible."""
+    def send(self, text: str, attachments: list[Attachment] | None = None) -> MessageItem:
+        """Queue `text` (with its attachments) for the current thread and post it as soon as
+        possible."""
         thread_id = self.current or NEW_THREAD
         view = self.workspace.view(thread_id)
         if thread_id == NEW_THREAD:
             transcript = self.transcript
             if transcript.view is not view:
                 self._enqueue(None, lambda: transcript.show(view))
-        item = self.outbox.add(view, text)
+        item = self.outbox.add(view, text, attachments)
         if self.store is not None:
             self.store.add_history(thread_id, text)
         self.save_draft()
@@ -187,15 +203,34 @@ class SendingMixin(AppHost):
                     self._reload_thread(tid, reattach=True)
                 self.pump(tid)
                 return
+        options = self.run_options_for(tid)
+        tools: list[dict[str, Any]] | None = None
+        content: Any = None
+        listed: list[dict[str, Any]] | None = None
+        if item.attachments:
+            try:
+                await self.upload_attachments(view, item)
+                tools, options = await self.tools_for(assistant_id, options, item.attachments)
+            except AttachmentError as exc:
+                self._delivering.discard(tid)
+                item.status, item.error = "unsent", str(exc)
+                view.updated(item)
+                self.outbox.failed(item, str(exc))
+                self._report_failure(tid, str(exc), connection_lost=exc.connection_lost)
+                return
+            content, listed = message_parts(item.text, item.attachments)
         try:
             outcome = await self.driver.send(
                 view,
                 item.text,
                 assistant_id,
-                options=self.run_options_for(tid),
+                options=options,
                 item=item,
                 metadata={"spool_outbox_id": rec_id} if rec_id else None,
                 on_posted=self.outbox.posted,
+                tools=tools,
+                content=content,
+                attachments=listed,
             )
         except RunError as exc:
             self._delivering.discard(tid)
@@ -298,10 +333,17 @@ class SendingMixin(AppHost):
     async def _rerun(self, view: ThreadView, assistant_id: str) -> None:
         assert self.driver is not None
         tid = view.thread_id
+        message = view.last_user_message()
+        options = self.run_options_for(tid)
+        tools: list[dict[str, Any]] | None = None
         try:
-            outcome = await self.driver.start_run(
-                view, assistant_id, options=self.run_options_for(tid)
-            )
+            if message is not None and message.attachments:  # the run needs their tools
+                tools, options = await self.tools_for(assistant_id, options, message.attachments)
+            outcome = await self.driver.start_run(view, assistant_id, options=options, tools=tools)
+        except AttachmentError as exc:  # (the assistant could not be read)
+            self._delivering.discard(tid)
+            self._report_failure(tid, str(exc), connection_lost=exc.connection_lost)
+            return
         except RunError as exc:
             self._delivering.discard(tid)
             self._report_failure(tid, str(exc), connection_lost=exc.connection_lost)
@@ -320,6 +362,7 @@ class SendingMixin(AppHost):
         view = self.workspace.view(self.current or NEW_THREAD)
         local = [i for i in view.local_messages() if i.status != "sending"]
         if local:
+            self.give_back_pending(local[-1].attachments)
             self.composer.put_back(self.outbox.take_back(view, local[-1]))
             self.composer.focus()
             return
@@ -338,5 +381,6 @@ class SendingMixin(AppHost):
             return
         view.error = None
         self._set_error(None, toast=False)
+        self.give_back_pending(message.attachments)  # uploaded already: sent again by file id
         self.composer.put_back(message.text)
         self.composer.focus()

@@ -11,6 +11,10 @@ Enter sends; shift+enter or ctrl+j inserts a newline. Three rules keep typed tex
 
 Every change posts `Composer.Edited` so the app can save the draft (debounced, off the UI loop).
 
+A bracketed paste that is only paths of existing files (a file dropped on the terminal pastes its
+path) is not inserted: `Composer.PathsPasted` asks the app, which attaches the files or hands the
+text back with `paste_text` (inserted as the paste would have been).
+
 Prompt history: Up on the first line walks back through what was sent (`prompt_history`, set by the
 app: this thread's prompts first), Down on the last line walks forward and, past the newest,
 brings back what was being typed.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from textual import events
 from textual.binding import Binding
@@ -92,6 +97,15 @@ class Composer(TextArea):
             super().__init__()
             self.where = where
 
+    class PathsPasted(Message):
+        """A paste named only existing files (`paths`); `text` is what was pasted."""
+
+        def __init__(self, composer: Composer, text: str, paths: list[Path]) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+            self.paths = paths
+
     class Edited(Message):
         """The text changed (typing, paste, put back, thread switch)."""
 
@@ -117,6 +131,7 @@ class Composer(TextArea):
         self.prompt_history: Callable[[], list[str]] | None = None  # sent prompts, oldest first
         self._walk: tuple[list[str], int, str] | None = None  # (prompts, index, typed text)
         self._walk_shown: str | None = None  # the text a history step put in
+        self.offer_attach = True  # pasted file paths: ask to attach them (PathsPasted)
 
     # --- keys ----------------------------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:
@@ -137,6 +152,19 @@ class Composer(TextArea):
     def _on_paste(self, event: events.Paste) -> None:
         if self._enter_at is not None:
             self._enter_as_newline()  # a paste right behind an Enter: the Enter was in it too
+            return
+        if self.offer_attach:
+            from spool.client.attachments import pasted_paths
+
+            paths = pasted_paths(event.text)
+            if paths:  # dropped files: the app asks whether to attach them
+                event.prevent_default()
+                self.post_message(self.PathsPasted(self, event.text, paths))
+
+    def paste_text(self, text: str) -> None:
+        """Insert `text` at the cursor as a paste does (pasted paths the user did not attach)."""
+        if result := self._replace_via_keyboard(text, *self.selection):
+            self.move_cursor(result.end_location)
 
     async def _enter_timeout(self) -> None:
         # Let keys that were already read (queued behind the Enter) arrive before deciding.

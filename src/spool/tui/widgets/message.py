@@ -30,6 +30,7 @@ from textual.widgets import Static
 
 from spool.client.view_model import MessageItem
 from spool.markdown_blocks import finished_prefix_length
+from spool.tui.widgets.attachments import attachment_lines
 from spool.tui.widgets.image_view import MessageMedia
 from spool.tui.widgets.sources import SourcesList
 
@@ -307,6 +308,8 @@ class MessageView(Vertical):
 
     def _user_text(self) -> Text:
         text = Text.assemble(self._who(), "\n", self.item.text)
+        if self.item.attachments:  # name · size · tools of each file
+            text.append_text(attachment_lines(self.item.attachments))
         note = LOCAL_NOTES.get(self.item.status)
         if note is not None:
             if self.item.status == "unsent" and self.item.error:

@@ -1,0 +1,135 @@
+"""The files attached to the next message, above the composer: one chip per file (name, size,
+tools, ✕ to remove it), and the upload's progress bar while a message's files are uploaded.
+
+Hidden when there is nothing to show. Removing (a click on ✕) posts `AttachmentsBar.Remove`;
+the app owns the list (`spool.tui.attaching`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.widgets import Label, ProgressBar, Static
+
+from spool.client.attachments import human_size, tools_label
+from spool.client.view_model import Attachment
+
+REFRESH_S = 0.1  # how often the progress bar follows the upload
+
+
+class UploadProgress:
+    """What the upload worker reports (any thread may write it; the bar reads it)."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.sent = 0
+        self.total = 0
+        self.files = (0, 0)  # (this file's number, how many)
+        self.started = time.monotonic()
+
+    def step(self, name: str, sent: int, total: int) -> None:
+        self.name, self.sent, self.total = name, sent, total
+
+
+def chip_markup(index: int, attachment: Attachment, *, removable: bool = True) -> str:
+    """One chip as Textual markup: `📎 name · size · tools ✕`."""
+    label = (
+        f"📎 {escape(attachment.name)} · {human_size(attachment.size)} · {tools_label(attachment)}"
+    )
+    if removable:
+        label += f" [@click=remove({index})]✕[/]"
+    return f"[reverse] {label} [/reverse]"
+
+
+class AttachmentsBar(Vertical):
+    """Pending attachments of the next message and the upload progress."""
+
+    DEFAULT_CSS = """
+    AttachmentsBar { height: auto; display: none; padding: 0 1; }
+    AttachmentsBar.-shown { display: block; }
+    AttachmentsBar #chips { height: auto; color: $text-muted; }
+    AttachmentsBar #upload { height: 1; display: none; }
+    AttachmentsBar #upload.-shown { display: block; }
+    AttachmentsBar #upload Label { width: auto; max-width: 60%; padding: 0 1 0 0; }
+    AttachmentsBar ProgressBar { width: 1fr; }
+    """
+
+    class Remove(Message):
+        """The user removed the chip at `index` (a click on its ✕)."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.attachments: list[Attachment] = []
+        self.progress: UploadProgress | None = None
+        self._timer = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="chips")
+        with Horizontal(id="upload"):
+            yield Label("", id="upload-label")
+            yield ProgressBar(total=100, show_eta=False, id="upload-bar")
+
+    def show(self, attachments: list[Attachment]) -> None:
+        """Show these pending attachments (none: the chips go away)."""
+        self.attachments = list(attachments)
+        chips = "  ".join(chip_markup(i, a) for i, a in enumerate(self.attachments))
+        if self.attachments:
+            chips = f"Attached to the next message: {chips}"
+        self.query_one("#chips", Static).update(chips)
+        self.query_one("#chips").display = bool(self.attachments)
+        self._shown()
+
+    def _shown(self) -> None:
+        self.set_class(bool(self.attachments) or self.progress is not None, "-shown")
+
+    def action_remove(self, index: int) -> None:
+        """Remove the chip at `index`."""
+        self.post_message(self.Remove(index))
+
+    # --- the upload --------------------------------------------------------------------------
+    def start_upload(self, progress: UploadProgress) -> None:
+        """Follow an upload until `end_upload`."""
+        self.progress = progress
+        self.query_one("#upload").set_class(True, "-shown")
+        self._shown()
+        self._follow()
+        if self._timer is None:
+            self._timer = self.set_interval(REFRESH_S, self._follow)
+
+    def _follow(self) -> None:
+        p = self.progress
+        if p is None:
+            return
+        n, count = p.files
+        which = f" ({n}/{count})" if count > 1 else ""
+        sent = f"{human_size(p.sent)} of {human_size(p.total)}"
+        self.query_one("#upload-label", Label).update(f"Uploading {p.name}{which}: {sent}")
+        self.query_one("#upload-bar", ProgressBar).update(total=max(p.total, 1), progress=p.sent)
+
+    def end_upload(self) -> None:
+        """The upload ended (done or failed): the bar goes away."""
+        self.progress = None
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.query_one("#upload").set_class(False, "-shown")
+        self._shown()
+
+
+def attachment_lines(attachments: list[Attachment]) -> Text:
+    """The files of a message, one line each (`📎 name · size · tools`), for the transcript."""
+    text = Text()
+    for a in attachments:
+        text.append("\n")
+        text.append(f"📎 {a.name}", style="bold")
+        text.append(f" · {human_size(a.size)} · {tools_label(a)}", style="dim")
+    return text
