@@ -15,6 +15,7 @@ from spool.client.connection import describe_error
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 RESPONSE_FORMATS = ("auto", "json_object", "text")
+MAX_CODE_FILES = 20  # tool_resources.code_interpreter.file_ids
 JSON_SCHEMA_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 
@@ -44,6 +45,10 @@ class AssistantSpec:
     top_p: float | None = None
     response_format: str = "auto"  # auto | json_object | text
     other_tools: list[dict[str, Any]] = field(default_factory=list)  # kept as they are
+    code_interpreter: bool = False
+    code_files: list[str] = field(default_factory=list)  # file ids for code_interpreter
+    file_search: dict[str, Any] | None = None  # the file_search tool (its options) when on
+    vector_store_id: str | None = None  # the one vector store file_search searches
 
     def to_params(self) -> dict[str, Any]:
         """Keyword arguments for `beta.assistants.create` / `update`."""
@@ -54,8 +59,16 @@ class AssistantSpec:
             "instructions": self.instructions,
             "tools": [
                 *self.other_tools,
+                *([{"type": "code_interpreter"}] if self.code_interpreter else []),
+                *([self.file_search] if self.file_search is not None else []),
                 *({"type": "function", "function": f} for f in self.tools),
             ],
+            "tool_resources": {
+                "code_interpreter": {"file_ids": list(self.code_files)},
+                "file_search": {
+                    "vector_store_ids": [self.vector_store_id] if self.vector_store_id else []
+                },
+            },
             "response_format": (
                 "auto" if self.response_format == "auto" else {"type": self.response_format}
             ),
@@ -71,12 +84,22 @@ class AssistantSpec:
         """The fields of an SDK `Assistant` object."""
         functions: list[dict[str, Any]] = []
         others: list[dict[str, Any]] = []
+        code = False
+        search: dict[str, Any] | None = None
         for tool in a.tools or []:
             doc = tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else dict(tool)
             if doc.get("type") == "function" and isinstance(doc.get("function"), dict):
                 functions.append(doc["function"])
+            elif doc.get("type") == "code_interpreter":
+                code = True
+            elif doc.get("type") == "file_search":
+                search = doc
             else:
                 others.append(doc)
+        resources = getattr(a, "tool_resources", None)
+        code_res = getattr(resources, "code_interpreter", None)
+        search_res = getattr(resources, "file_search", None)
+        store_ids = list(getattr(search_res, "vector_store_ids", None) or [])
         fmt = a.response_format
         if fmt is None or fmt == "auto":
             fmt_name = "auto"
@@ -95,6 +118,10 @@ class AssistantSpec:
             top_p=a.top_p,
             response_format=fmt_name,
             other_tools=others,
+            code_interpreter=code,
+            code_files=list(getattr(code_res, "file_ids", None) or []),
+            file_search=search,
+            vector_store_id=store_ids[0] if store_ids else None,
         )
 
 
@@ -199,8 +226,21 @@ def build_spec(
     top_p: str,
     response_format: str,
     other_tools: list[dict[str, Any]] | None = None,
+    code_interpreter: bool = False,
+    code_files: list[str] | None = None,
+    file_search: bool = False,
+    vector_store: str = "",
+    file_search_tool: dict[str, Any] | None = None,
+    known_files: set[str] | None = None,
+    known_stores: set[str] | None = None,
 ) -> AssistantSpec:
-    """Check the editor's fields (as typed) and build the spec; raises FormError."""
+    """Check the editor's fields (as typed) and build the spec; raises FormError.
+
+    The tools' resources: files for code_interpreter (at most 20, each one the server has when
+    `known_files` is given), one vector store for file_search (one of `known_stores` when
+    given); resources for a tool that is off are refused rather than silently dropped.
+    `file_search_tool` keeps the tool's options (e.g. max_num_results) from the assistant.
+    """
     if not model.strip():
         raise FormError("model", "choose or type a model")
     if len(name) > 256:
@@ -209,6 +249,22 @@ def build_spec(
         raise FormError("description", "at most 512 characters")
     if response_format not in RESPONSE_FORMATS:
         raise FormError("response_format", f"one of {', '.join(RESPONSE_FORMATS)}")
+    files = list(dict.fromkeys(code_files or []))
+    if files and not code_interpreter:
+        raise FormError(
+            "code_files", "turn code_interpreter on to give it files (or unselect them)"
+        )
+    if len(files) > MAX_CODE_FILES:
+        raise FormError("code_files", f"at most {MAX_CODE_FILES} files ({len(files)} chosen)")
+    gone = [f for f in files if known_files is not None and f not in known_files]
+    if gone:
+        raise FormError("code_files", f"no such file on the server: {', '.join(gone)}")
+    store = vector_store.strip() or None
+    if store and not file_search:
+        raise FormError("vector_store", "turn file_search on to search this store (or pick none)")
+    if store and known_stores is not None and store not in known_stores:
+        raise FormError("vector_store", f"no such vector store on the server: {store}")
+    search_tool = (file_search_tool or {"type": "file_search"}) if file_search else None
     return AssistantSpec(
         name=name.strip(),
         model=model.strip(),
@@ -219,6 +275,10 @@ def build_spec(
         top_p=parse_number("top_p", top_p, 0, 1),
         response_format=response_format,
         other_tools=list(other_tools or []),
+        code_interpreter=code_interpreter,
+        code_files=files,
+        file_search=search_tool,
+        vector_store_id=store,
     )
 
 

@@ -24,6 +24,7 @@ from spool.client.assistants import (
     update_assistant,
 )
 from spool.client.run_options import RunOptions
+from spool.client.vector_stores import VectorStores
 from spool.tui.screens.assistant_editor import AssistantEditor, EditorResult
 from spool.tui.screens.assistant_picker import AssistantChoice, AssistantPicker, PickerResult
 from spool.tui.screens.help import KeyHelp
@@ -263,6 +264,7 @@ async def _open_editor(app: SpoolApp, assistant_id: str | None) -> None:
             save=save,
             delete=delete if assistant_id is not None else None,
             cursor_blink=app.cursor_blink,
+            resources=VectorStores(client),  # files and stores for the tools' resources
         ),
         done,
     )

@@ -1,4 +1,7 @@
-"""The assistant editor: name, description, model, instructions, function tools, sampling, format.
+"""The assistant editor: name, description, model, instructions, function tools, sampling, format,
+and the server-side tools with their `tool_resources`: code_interpreter (files: picked from the
+uploaded ones, or a path uploaded from here) and file_search (one vector store: picked, or created
+from here).
 
 The form is checked before anything is sent (`spool.client.assistants.build_spec`): an invalid
 field shows its error right below it and gets the focus. Saving and deleting go through the
@@ -19,7 +22,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+    TextArea,
+)
 
 from spool.client.assistants import (
     RESPONSE_FORMATS,
@@ -29,6 +41,7 @@ from spool.client.assistants import (
     build_spec,
     tools_to_text,
 )
+from spool.client.vector_stores import StoreError, VectorStores
 from spool.tui.screens.confirm import ConfirmScreen
 
 FIELDS = (
@@ -40,7 +53,12 @@ FIELDS = (
     "temperature",
     "top_p",
     "response_format",
+    "code_interpreter",
+    "code_files",
+    "file_search",
+    "vector_store",
 )
+NO_STORE = ""
 
 
 @dataclass(slots=True)
@@ -78,6 +96,11 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
     AssistantEditor #numbers .row { margin: 0; }
     AssistantEditor #numbers .label-inline { width: auto; padding: 0 1 0 2; text-style: bold; }
     AssistantEditor #response_format { width: 24; }
+    AssistantEditor #code_files { height: 5; background: $boost; }
+    AssistantEditor .side { height: 1; margin: 0; }
+    AssistantEditor .side Input { width: 1fr; }
+    AssistantEditor .side Button { margin: 0 0 0 1; min-width: 10; }
+    AssistantEditor #vector_store { width: 1fr; }
     AssistantEditor #buttons { height: auto; align-horizontal: right; }
     AssistantEditor #buttons Button { margin: 0 0 0 2; }
     """
@@ -96,6 +119,7 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
         save: Callable[[AssistantSpec], Awaitable[Any]] | None = None,
         delete: Callable[[], Awaitable[None]] | None = None,
         cursor_blink: bool = True,
+        resources: VectorStores | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec or AssistantSpec()
@@ -105,10 +129,18 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
         self.delete_fn = delete
         self.cursor_blink = cursor_blink
         self.busy = False
+        self.resources = resources  # uploaded files and vector stores (None: offline)
+        self.known_files: set[str] | None = None  # loaded from the server
+        self.known_stores: set[str] | None = None
+        self.store_options: list[tuple[str, str]] = [("(none)", NO_STORE)]
 
     # --- layout -----------------------------------------------------------------------------
-    def _row(self, label: str, field: Widget, hint: str | None = None) -> Horizontal:
+    def _row(
+        self, label: str, field: Widget, hint: str | None = None, extra: Widget | None = None
+    ) -> Horizontal:
         cell_children: list[Widget] = [field]
+        if extra is not None:
+            cell_children.append(extra)
         if hint:
             cell_children.append(Static(hint, classes="hint", markup=False))
         cell_children.append(
@@ -171,12 +203,49 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
                         compact=True,
                     ),
                 )
+                yield from self._tool_rows()
             yield Static("", id="error-form", classes="error -empty", markup=False)
             with Horizontal(id="buttons"):
                 if self.assistant_id and self.delete_fn is not None:
                     yield Button("Delete", id="delete", variant="error", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
                 yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+
+    def _tool_rows(self) -> ComposeResult:
+        """code_interpreter and its files, file_search and its vector store."""
+        s = self.spec
+        yield self._row(
+            "Code interpreter",
+            Checkbox("code_interpreter", s.code_interpreter, id="code_interpreter", compact=True),
+        )
+        files = SelectionList[str](
+            *((file_id, file_id, True) for file_id in s.code_files), id="code_files", compact=True
+        )
+        upload = Horizontal(
+            self._input("", "code_upload", "a path to upload, e.g. ~/data.csv"),
+            Button("Upload", id="upload", compact=True),
+            classes="side",
+        )
+        yield self._row("Code files", files, "space picks a file for the code", extra=upload)
+        yield self._row(
+            "File search",
+            Checkbox("file_search", s.file_search is not None, id="file_search", compact=True),
+        )
+        if s.vector_store_id:
+            self.store_options.append((s.vector_store_id, s.vector_store_id))
+        store = Select(
+            self.store_options,
+            value=s.vector_store_id or NO_STORE,
+            allow_blank=False,
+            id="vector_store",
+            compact=True,
+        )
+        create = Horizontal(
+            self._input("", "new_store", "name of a new vector store"),
+            Button("Create", id="create_store", compact=True),
+            classes="side",
+        )
+        yield self._row("Vector store", store, "the store file_search searches", extra=create)
 
     def _input(self, value: str, field_id: str, placeholder: str) -> Input:
         field = Input(value, id=field_id, placeholder=placeholder, compact=True)
@@ -185,6 +254,94 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
+        if self.resources is not None:
+            self._load_resources()
+
+    # --- tool resources -------------------------------------------------------------------------
+    @work(group="assistant-editor-resources", exit_on_error=False)
+    async def _load_resources(self) -> None:
+        """Offer the server's uploaded files and vector stores (names, not just ids)."""
+        assert self.resources is not None
+        try:
+            uploaded = await self.resources.uploaded()
+            stores = await self.resources.list()
+        except StoreError as exc:
+            self.show_error("code_files", f"{exc} (ids are kept as they are)")
+            return
+        self.known_files = {f.id for f in uploaded}
+        self.known_stores = {s.id for s in stores}
+        files = self.query_one("#code_files", SelectionList)
+        chosen = set(files.selected)
+        files.clear_options()
+        names = {f.id: f.filename for f in uploaded}
+        for file_id in self.spec.code_files:  # chosen ones first, gone ones too (said on save)
+            files.add_option((f"{names.get(file_id, file_id + ' (gone)')}", file_id, True))
+        for f in uploaded:
+            if f.id not in self.spec.code_files:
+                files.add_option((f"{f.filename}  ·  {f.id}", f.id, f.id in chosen))
+        select = self.query_one("#vector_store", Select)
+        current = select.value
+        options = [("(none)", NO_STORE)] + [(s.name or s.id, s.id) for s in stores]
+        if isinstance(current, str) and current and current not in self.known_stores:
+            options.append((f"{current} (gone)", current))
+        self.store_options = options
+        select.set_options(options)
+        select.value = current if isinstance(current, str) else NO_STORE
+
+    @work(group="assistant-editor-resources", exit_on_error=False)
+    async def _upload(self, text: str) -> None:
+        from pathlib import Path
+
+        self.show_error("code_files", None)
+        if self.resources is None:
+            self.show_error("code_files", "not connected: cannot upload")
+            return
+        path = Path(text.strip()).expanduser()
+        if not text.strip() or not path.is_file():
+            self.show_error("code_files", f"no such file: {text.strip() or '(empty)'}")
+            return
+        try:
+            uploaded = await self.resources.upload(path)
+        except StoreError as exc:
+            self.show_error("code_files", str(exc))
+            return
+        if self.known_files is not None:
+            self.known_files.add(uploaded.id)
+        files = self.query_one("#code_files", SelectionList)
+        files.add_option((f"{uploaded.filename}  ·  {uploaded.id}", uploaded.id, True))
+        self.query_one("#code_interpreter", Checkbox).value = True
+        self.query_one("#code_upload", Input).value = ""
+
+    @work(group="assistant-editor-resources", exit_on_error=False)
+    async def _create_store(self, name: str) -> None:
+        self.show_error("vector_store", None)
+        if self.resources is None:
+            self.show_error("vector_store", "not connected: cannot create a store")
+            return
+        if not name.strip():
+            self.show_error("vector_store", "type the new store's name first")
+            return
+        try:
+            store = await self.resources.create(name.strip())
+        except StoreError as exc:
+            self.show_error("vector_store", str(exc))
+            return
+        if self.known_stores is not None:
+            self.known_stores.add(store.id)
+        select = self.query_one("#vector_store", Select)
+        self.store_options = [*self.store_options, (store.name or store.id, store.id)]
+        select.set_options(self.store_options)
+        select.value = store.id
+        self.query_one("#file_search", Checkbox).value = True
+        self.query_one("#new_store", Input).value = ""
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "code_upload":
+            event.stop()
+            self._upload(event.value)
+        elif event.input.id == "new_store":
+            event.stop()
+            self._create_store(event.value)
 
     # --- values and errors --------------------------------------------------------------------
     def values(self) -> dict[str, str]:
@@ -199,6 +356,16 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
             "temperature": self.query_one("#temperature", Input).value,
             "top_p": self.query_one("#top_p", Input).value,
             "response_format": str(fmt) if isinstance(fmt, str) else "auto",
+        }
+
+    def tool_values(self) -> dict[str, Any]:
+        """The server-side tools and their resources as chosen."""
+        store = self.query_one("#vector_store", Select).value
+        return {
+            "code_interpreter": self.query_one("#code_interpreter", Checkbox).value,
+            "code_files": list(self.query_one("#code_files", SelectionList).selected),
+            "file_search": self.query_one("#file_search", Checkbox).value,
+            "vector_store": store if isinstance(store, str) else NO_STORE,
         }
 
     def clear_errors(self) -> None:
@@ -224,7 +391,14 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
         """Validate the form; on error show it at its field, focus it and return None."""
         self.clear_errors()
         try:
-            return build_spec(**self.values(), other_tools=self.spec.other_tools)
+            return build_spec(
+                **self.values(),
+                **self.tool_values(),
+                other_tools=self.spec.other_tools,
+                file_search_tool=self.spec.file_search,
+                known_files=self.known_files,
+                known_stores=self.known_stores,
+            )
         except FormError as exc:
             self.show_error(exc.field, exc.message)
             for field in self.query(f"#{exc.field}"):
@@ -241,6 +415,10 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
             self.action_cancel()
         elif event.button.id == "delete":
             self.action_delete()
+        elif event.button.id == "upload":
+            self._upload(self.query_one("#code_upload", Input).value)
+        elif event.button.id == "create_store":
+            self._create_store(self.query_one("#new_store", Input).value)
 
     def action_save(self) -> None:
         """Check the form and save it."""
