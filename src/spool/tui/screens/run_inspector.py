@@ -111,7 +111,7 @@ def _code_call(call: ToolCallDetail) -> RenderableType:
     if call.images:
         text.append("    images\n", style="bold dim")
         for file_id, name in call.images:
-            text.append(f"      🖼 {name}", style="")
+            text.append(f"      ▣ {name}", style="")
             text.append(f"  {file_id}\n" if name != file_id else "\n", style="dim")
     text.rstrip()
     return text
@@ -119,7 +119,7 @@ def _code_call(call: ToolCallDetail) -> RenderableType:
 
 def _search_call(call: ToolCallDetail) -> RenderableType:
     text = Text()
-    text.append("  🔎 file_search", style="bold")
+    text.append("  ⚙ file_search", style="bold")
     text.append(f"  {call.id}\n", style="dim")
     if call.query:
         text.append("    query: ", style="bold dim")

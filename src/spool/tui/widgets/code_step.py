@@ -95,7 +95,7 @@ class CodeStepView(Vertical):
     def _title(self) -> str:
         item = self.item
         state = STATE.get(item.status, item.status)
-        mark = {"running": "▶", "done": "✔"}.get(state, "✖")
+        mark = {"running": "⚙", "done": "✔"}.get(state, "✖")
         parts = [f"{mark} code_interpreter", "writing code…" if item.running and not item.logs
                  else state]  # fmt: skip
         if item.running and item.logs:
@@ -118,7 +118,6 @@ class CodeStepView(Vertical):
             "python",
             theme=code_theme_for(theme.name, theme.dark),
             word_wrap=True,
-            background_color="default",
         )
 
     def _logs(self) -> Text:
@@ -200,7 +199,7 @@ class CodeStepView(Vertical):
 
 
 class FileSearchView(Static):
-    """One file_search call: `🔎 file_search "query" → 3 results`."""
+    """One file_search call: `⚙ file_search "query" → 3 results`."""
 
     DEFAULT_CSS = """
     FileSearchView {
@@ -215,7 +214,7 @@ class FileSearchView(Static):
 
     @staticmethod
     def _line(item: FileSearchItem) -> Text:
-        text = Text("🔎 file_search")
+        text = Text("⚙ file_search")
         if item.query:
             text.append(f' "{item.query}"')
         if item.status == "in_progress":

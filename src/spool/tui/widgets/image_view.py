@@ -112,8 +112,8 @@ def image_widget(data: bytes, mode: ImageMode) -> Widget:
 
 
 def caption(fetched: FetchedFile | None, file_id: str, note: str = "") -> Text:
-    """`🖼 name · 12.3 kB` (or the file id while it loads)."""
-    text = Text("🖼 ", style="bold")
+    """`▣ name · 12.3 kB` (or the file id while it loads)."""
+    text = Text("▣ ", style="bold")
     if fetched is None:
         text.append(file_id, style="dim")
     else:
@@ -137,7 +137,7 @@ class InlineImage(Vertical):
     DEFAULT_CSS = """
     InlineImage { height: auto; width: 100%; margin: 1 0 0 0; }
     InlineImage .caption { height: 1; color: $text-muted; }
-    InlineImage .picture { width: 60; max-width: 100%; height: auto; }
+    InlineImage .picture { width: 44; max-width: 100%; height: auto; }
     InlineImage.-error .caption { color: $error; }
     InlineImage:focus .caption { background: $boost; color: $text; }
     """
@@ -228,7 +228,7 @@ class MessageMedia(Vertical):
         for n, produced in enumerate(self.item.files):
             if n:
                 text.append("\n")
-            text.append("📄 ", style="bold")
+            text.append("▤ ", style="bold")
             text.append(produced.name, style="bold")
             text.append(f"  {produced.link}", style="dim")
         text.append(
