@@ -110,7 +110,7 @@ async def test_attach_via_prompt_then_search_the_document(isolated_dirs: Path) -
         runs = await client.beta.threads.runs.list(app.current)
         assert {t.type for t in runs.data[0].tools} >= {"file_search", "code_interpreter"}
         shown = app.query(MessageView).filter(".user").last()
-        assert "📎 packing-guide.md" in str(shown._user_text())
+        assert "▤ packing-guide.md" in str(shown._user_text())
 
 
 async def test_prompt_toggles_tools_and_removes(isolated_dirs: Path) -> None:
@@ -285,7 +285,7 @@ async def test_attachments_survive_restart_and_show_after_reload(isolated_dirs: 
         ]
         shown = app.query(MessageView).filter(".user").last()
         text = str(shown._user_text())
-        assert f"📎 packing-guide.md · {len(GUIDE.encode())} B · search" in text, text
+        assert f"▤ packing-guide.md · {len(GUIDE.encode())} B · search" in text, text
         assert not app.query_one("#attachments", AttachmentsBar).has_class("-shown")
 
 

@@ -37,9 +37,9 @@ class UploadProgress:
 
 
 def chip_markup(index: int, attachment: Attachment, *, removable: bool = True) -> str:
-    """One chip as Textual markup: `📎 name · size · tools ✕`."""
+    """One chip as Textual markup: `▤ name · size · tools ✕`."""
     label = (
-        f"📎 {escape(attachment.name)} · {human_size(attachment.size)} · {tools_label(attachment)}"
+        f"▤ {escape(attachment.name)} · {human_size(attachment.size)} · {tools_label(attachment)}"
     )
     if removable:
         label += f" [@click=remove({index})]✕[/]"
@@ -126,10 +126,10 @@ class AttachmentsBar(Vertical):
 
 
 def attachment_lines(attachments: list[Attachment]) -> Text:
-    """The files of a message, one line each (`📎 name · size · tools`), for the transcript."""
+    """The files of a message, one line each (`▤ name · size · tools`), for the transcript."""
     text = Text()
     for a in attachments:
         text.append("\n")
-        text.append(f"📎 {a.name}", style="bold")
+        text.append(f"▤ {a.name}", style="bold")
         text.append(f" · {human_size(a.size)} · {tools_label(a)}", style="dim")
     return text
