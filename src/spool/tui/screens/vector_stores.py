@@ -29,7 +29,9 @@ from spool.tui.screens.prompt import PromptScreen
 KEYS = [
     KeyHelp("n (vector stores)", "Create a vector store", "vector_stores.new"),
     KeyHelp("a (vector stores)", "Add files to the store (upload, index)", "vector_stores.add"),
-    KeyHelp("x (vector stores)", "Remove the highlighted file from the store", "vector_stores.remove"),
+    KeyHelp(
+        "x (vector stores)", "Remove the highlighted file from the store", "vector_stores.remove"
+    ),
     KeyHelp("d (vector stores)", "Delete the store (asks first)", "vector_stores.delete"),
     KeyHelp("/ (vector stores)", "Test search in the store", "vector_stores.search"),
     KeyHelp("r (vector stores)", "Reload the stores", "vector_stores.reload"),
@@ -49,8 +51,9 @@ class VectorStoresScreen(ModalScreen[None]):
         border-title-align: left; border-subtitle-align: right;
     }
     VectorStoresScreen .heading { height: 1; text-style: bold; color: $text-muted; }
-    VectorStoresScreen #stores { height: 1fr; min-height: 4; }
-    VectorStoresScreen #files { height: 1fr; min-height: 3; }
+    VectorStoresScreen #stores { height: auto; max-height: 12; min-height: 3; }
+    VectorStoresScreen #files { height: auto; max-height: 12; min-height: 3; }
+    VectorStoresScreen #files-heading { margin: 1 0 0 0; }
     VectorStoresScreen #search-row { height: 1; margin: 1 0 0 0; }
     VectorStoresScreen #search-row .heading { width: 8; }
     VectorStoresScreen #query { width: 1fr; background: $boost; }
@@ -181,7 +184,10 @@ class VectorStoresScreen(ModalScreen[None]):
             if len(text) > HIT_CHARS:
                 text = text[:HIT_CHARS].rsplit(" ", 1)[0] + " …"
             line = Text.assemble(
-                (f"{rank}. {hit.file_name}", "bold"), (f"  score {hit.score:.3f}", "dim"), "\n", text
+                (f"{rank}. {hit.file_name}", "bold"),
+                (f" · score {hit.score:.3f}", "dim"),
+                "\n",
+                text,
             )
             widgets.append(Static(line, classes="hit"))
         if widgets:
