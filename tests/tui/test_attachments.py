@@ -360,3 +360,23 @@ async def test_files_panel_download_detach_delete(isolated_dirs: Path) -> None:
         with pytest.raises(openai.NotFoundError):
             await app.connection.client.files.retrieve(file_id)
         await pilot.press("escape")
+
+
+async def test_large_upload_shows_progress(isolated_dirs: Path) -> None:
+    """A large file is streamed from disk in chunks; the bar above the composer follows it
+    while it uploads and goes away after."""
+    big = isolated_dirs / "survey.csv"
+    big.write_bytes(b"a,b\n" * (3 * 1024 * 1024))  # 12 MiB
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.add_pending_paths([big])
+        bar = app.query_one("#attachments", AttachmentsBar)
+        await type_and_send(pilot, "the survey")
+        assert await run_ended(app) == "completed"
+        done = bar.last_upload
+        assert done is not None and done.name == "survey.csv"
+        assert done.sent == done.total == big.stat().st_size
+        assert done.steps > 10  # read in chunks, reported as it went
+        assert bar.progress is None and not bar.has_class("-shown")
+        assert last_user(app).attachments[0].size == big.stat().st_size

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from spool.tui.screens.attach import AttachScreen
+from spool.tui.widgets.attachments import AttachmentsBar, UploadProgress
 from spool.tui.widgets.message import MessageView
 
 from .helpers import FIXED_NOW, make_app, ready, run_ended, type_and_send, wait_until
@@ -62,6 +63,24 @@ def test_message_with_attachments(snap_compare: Any, isolated_dirs: Path) -> Non
         await wait_until(lambda: len(app.transcript.query(MessageView)) == 2, what="messages")
         await pilot.pause(0.3)
         app.set_focus(None)  # (blur would focus the last message)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_upload_progress(snap_compare: Any, isolated_dirs: Path) -> None:
+    """The bar above the composer while a message's second file uploads (set by hand: a real
+    upload over loopback is too quick to catch at a fixed point)."""
+    app = snapshot_app(isolated_dirs / "data")
+
+    async def run_before(pilot: Any) -> None:
+        await ready(app)
+        progress = UploadProgress()
+        progress.files = (2, 2)
+        progress.step("survey.csv", 31_400_000, 52_000_000)
+        app.query_one("#attachments", AttachmentsBar).start_upload(progress)
+        await pilot.pause(0.3)
+        app.set_focus(None)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

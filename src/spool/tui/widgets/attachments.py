@@ -30,10 +30,12 @@ class UploadProgress:
         self.sent = 0
         self.total = 0
         self.files = (0, 0)  # (this file's number, how many)
+        self.steps = 0  # progress reports so far (the file is read in chunks)
         self.started = time.monotonic()
 
     def step(self, name: str, sent: int, total: int) -> None:
         self.name, self.sent, self.total = name, sent, total
+        self.steps += 1
 
 
 def chip_markup(index: int, attachment: Attachment, *, removable: bool = True) -> str:
@@ -70,6 +72,7 @@ class AttachmentsBar(Vertical):
         super().__init__(id=id)
         self.attachments: list[Attachment] = []
         self.progress: UploadProgress | None = None
+        self.last_upload: UploadProgress | None = None  # the latest upload, once it ended
         self._timer = None
 
     def compose(self) -> ComposeResult:
@@ -117,7 +120,7 @@ class AttachmentsBar(Vertical):
 
     def end_upload(self) -> None:
         """The upload ended (done or failed): the bar goes away."""
-        self.progress = None
+        self.last_upload, self.progress = self.progress, None
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
