@@ -87,6 +87,27 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     help="Directory of uploaded files' bytes (default: files/ in the data dir); replicas "
     "share one (a filesystem with atomic rename).",
 )
+@click.option(
+    "--lease-renew-s",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Replicas (PostgreSQL): how often a replica renews its run leases and sweeps others'.",
+)
+@click.option(
+    "--lease-expire-s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Replicas: a run lease not renewed this long is taken over (its run fails).",
+)
+@click.option(
+    "--event-retention-s",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Replicas: a run's stored stream events are deleted this long after its last one.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -100,6 +121,9 @@ def serve(
     idle_exit_s: float | None,
     database_url: str | None,
     blobs_dir: str | None,
+    lease_renew_s: float,
+    lease_expire_s: float,
+    event_retention_s: float,
 ) -> None:
     """Run the Assistants v2 compatible server."""
     from pathlib import Path
@@ -120,6 +144,7 @@ def serve(
             idle_exit_s=idle_exit_s,
             database_url=database_url,
             blobs_dir=Path(blobs_dir) if blobs_dir else None,
+            lease=(lease_renew_s, lease_expire_s, event_retention_s),
         )
     except ServeError as exc:
         click.echo(f"spool serve: {exc}", err=True)

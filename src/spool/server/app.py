@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from spool.server.coordination import coordinator_for
 from spool.server.engines.router import ModelRouter
 from spool.server.errors import ApiError
 from spool.server.files import FileStore
@@ -163,9 +164,11 @@ def create_app(
             run_expiry_s=settings.run_expiry_s,
             services=ToolServices(state.db, state.files, state.stores, settings.data_dir),
             metrics=state.metrics,
+            coordinator=coordinator_for(settings.database_url, settings.lease, state.metrics),
         )
         _add_gauges(state)
         warm_openai_sdk(state.router)
+        await state.runs.start_coordination()
         recovered = await state.runs.recover()
         if recovered:
             log.warning("failed %d run(s) left active by a previous server process", recovered)

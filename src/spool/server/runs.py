@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spool.server import history, objects, sse
+from spool.server.coordination import Coordinator, LocalCoordinator
+from spool.server.coordination.manager import RunCoordination
 from spool.server.engines.base import (
     ChatMessage,
     EngineError,
@@ -112,8 +114,9 @@ def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
     return {"type": value["type"], "last_messages": value.get("last_messages")}
 
 
-class RunManager:
-    """Creates, executes, streams, cancels and expires runs; owns the thread locks."""
+class RunManager(RunCoordination):
+    """Creates, executes, streams, cancels and expires runs; owns the thread locks (across
+    replicas through its coordinator: `coordination/manager.py`)."""
 
     def __init__(
         self,
@@ -123,9 +126,11 @@ class RunManager:
         run_expiry_s: int = 600,
         services: ToolServices | None = None,
         metrics: ServerMetrics | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.db = db
         self.metrics = metrics or ServerMetrics()
+        self.coordinator = coordinator or LocalCoordinator()
         self.router = router
         self.services = services or ToolServices(db)
         self.run_expiry_s = run_expiry_s
@@ -136,8 +141,15 @@ class RunManager:
 
     # --- start-up and shutdown ---------------------------------------------------------------
 
+    async def start_coordination(self) -> None:
+        """Connect to the other replicas (a no-op on one process); before `recover`."""
+        await self.coordinator.start(self)
+
     async def recover(self) -> int:
-        """Fail the runs a previous process left active; re-arm runs waiting for tool outputs."""
+        """Fail the runs a previous process left active; re-arm runs waiting for tool outputs.
+        With replicas, only orphans: runs no replica holds a lease on."""
+        if self.coordinator.shared:
+            return await self._recover_shared()
         failed = 0
         now = objects.now()
         for run in await self.db.with_status(ACTIVE):
@@ -147,30 +159,7 @@ class RunManager:
                 self.by_thread[run["thread_id"]] = run["id"]
                 self._arm_expiry(active)
                 continue
-            error = {
-                "code": "server_error",
-                "message": "The server stopped while this run was active; the run was abandoned.",
-            }
-            for step in await self.db.all_where("steps", "run_id", run["id"]):
-                if step["status"] == "in_progress":
-                    step.update(status="failed", failed_at=now, last_error=error)
-                    await self.db.update("steps", step)
-            for message in await self.db.all_where("messages", "run_id", run["id"]):
-                if message["status"] == "in_progress":
-                    message.update(
-                        status="incomplete",
-                        incomplete_at=now,
-                        incomplete_details={"reason": "run_failed"},
-                    )
-                    await self.db.update("messages", message)
-            run.update(
-                status="failed",
-                failed_at=now,
-                last_error=error,
-                expires_at=None,
-                required_action=None,
-            )
-            await self.db.update("runs", run)
+            await self._abandon(run)
             failed += 1
         return failed
 
@@ -185,6 +174,7 @@ class RunManager:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.coordinator.close()  # hands this replica's leases over at once
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -194,14 +184,6 @@ class RunManager:
 
     def active_run_id(self, thread_id: str) -> str | None:
         return self.by_thread.get(thread_id)
-
-    def check_unlocked(self, thread_id: str, *, for_messages: bool) -> None:
-        run_id = self.by_thread.get(thread_id)
-        if run_id is None:
-            return
-        if for_messages:
-            raise bad_request(f"Can't add messages to {thread_id} while a run {run_id} is active.")
-        raise bad_request(f"Thread {thread_id} already has an active run {run_id}.")
 
     async def get_run(self, thread_id: str, run_id: str) -> dict[str, Any]:
         active = self.active.get(run_id)
@@ -269,7 +251,12 @@ class RunManager:
                 run["id"],
                 ", ".join(ignored),
             )
-        await self.db.insert("runs", run)
+        await self._lock_thread(run)
+        try:
+            await self.db.insert("runs", run)
+        except BaseException:
+            await self.coordinator.unlock(run["id"])
+            raise
         active = ActiveRun(run)
         self.active[run["id"]] = active
         self.by_thread[thread_id] = run["id"]
@@ -299,13 +286,12 @@ class RunManager:
 
     def _emit(self, active: ActiveRun, event: str, data: dict[str, Any]) -> None:
         self.metrics.run_events.inc()
-        if not active.subscribers:
+        if not active.subscribers and not self.coordinator.shared:
             return
-        frame = sse.frame(event, data)  # built once, shared by every subscriber
-        for subscriber in active.subscribers:
-            subscriber.push(frame)
+        self._fan_out(active, sse.frame(event, data))  # built once, shared by every subscriber
 
     def _end_streams(self, active: ActiveRun) -> None:
+        self._publish_end(active)
         for subscriber in active.subscribers:
             subscriber.close()
         active.subscribers.clear()
@@ -326,8 +312,10 @@ class RunManager:
             self.metrics.runs_finished.inc(status)
             self._release(active)
             self._end_streams(active)
+            await self.coordinator.unlock(run["id"])
         elif status == "requires_action":
             self._end_streams(active)
+            await self._park(active)
 
     def _release(self, active: ActiveRun) -> None:
         run = active.run
@@ -596,7 +584,7 @@ class RunManager:
         open_message.emitted = True
         open_message.sent += len(text)
         self.metrics.run_events.inc()
-        if not active.subscribers:
+        if not active.subscribers and not self.coordinator.shared:
             return
         if annotations:
             delta_text: dict[str, Any] = {"value": text, "annotations": annotations}
@@ -610,8 +598,7 @@ class RunManager:
             )
         else:
             frame = sse.text_delta(open_message.message["id"], text, first=first)
-        for subscriber in active.subscribers:
-            subscriber.push(frame)
+        self._fan_out(active, frame)
 
     def _emit_cited(
         self, active: ActiveRun, open_message: OpenMessage, text: str, *, final: bool = False

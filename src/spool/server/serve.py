@@ -113,6 +113,7 @@ def serve_forever(
     idle_exit_s: float | None = None,
     database_url: str | None = None,
     blobs_dir: Path | None = None,
+    lease: tuple[float, float, float] = (2.0, 10.0, 600.0),
 ) -> None:
     """Run the server until interrupted (or, with `idle_exit_s`, until unused: server/idle.py)."""
     if not is_loopback(host) and not api_key:
@@ -127,6 +128,12 @@ def serve_forever(
     problem = check_url(database_url)
     if problem:
         raise ServeError(f"--database: {problem}")
+    from spool.server.coordination import LeaseSettings
+
+    lease_settings = LeaseSettings(*lease)
+    problem = lease_settings.problem()
+    if problem:
+        raise ServeError(f"--lease-renew-s/--lease-expire-s/--event-retention-s: {problem}")
     os.umask(0o077)  # everything the server creates is private (the data dir holds every chat)
     try:
         notes = private_data_dir(data_dir)
@@ -187,6 +194,7 @@ def serve_forever(
         run_expiry_s=run_expiry_s,
         database_url=database_url,
         blobs_dir=blobs_dir,
+        lease=lease_settings,
     )
 
     def on_stop() -> None:

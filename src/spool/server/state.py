@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spool.config import Config
+from spool.server.coordination import LeaseSettings
 from spool.server.engines.router import ModelRouter
 from spool.server.files import FileStore
 from spool.server.metrics import ServerMetrics
@@ -25,6 +26,7 @@ class ServerSettings:
     echo_delay_ms: int = 0
     run_expiry_s: int = 600
     database_url: str | None = None  # None: sqlite in the data dir; or sqlite:///… / postgresql://…
+    lease: LeaseSettings = field(default_factory=LeaseSettings)  # replicas (coordination/)
     blobs_dir: Path | None = None  # None: <data dir>/files (replicas share one, see files.py)
 
 

@@ -205,7 +205,9 @@ class PostgresCoordinator(Coordinator):
         return rows[0][0] if rows else None
 
     async def park(self, run_id: str, expires_at: float | None) -> None:
+        await self._flush_now()  # an adopter continues the numbering from what is stored
         self.held.discard(run_id)
+        self.seqs.pop(run_id, None)
         await self._control_execute(
             "UPDATE run_leases SET replica = '', expires_at = to_timestamp(%s) "
             "WHERE run_id = %s AND replica = %s",

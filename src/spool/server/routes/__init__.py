@@ -17,6 +17,7 @@ from spool.server.routes import (
     metrics,
     models,
     runs,
+    spool_events,
     spool_info,
     spool_search,
     steps,
@@ -39,5 +40,6 @@ def all_routes() -> list[Route]:
         *vector_stores.ROUTES,
         *spool_info.ROUTES,  # spool's extensions (not in the Assistants API)
         *spool_search.ROUTES,
+        *spool_events.ROUTES,
         *metrics.ROUTES,  # GET /metrics (Prometheus), outside /v1
     ]

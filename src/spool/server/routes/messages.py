@@ -24,7 +24,7 @@ async def message_of(state: State, request: Request) -> dict[str, Any]:
 async def create_message(state: State, request: Request) -> Any:
     thread = await thread_of(state, request)
     body = await read_body(request, validation.CREATE_MESSAGE)
-    state.runs.check_unlocked(thread["id"], for_messages=True)
+    await state.runs.check_unlocked(thread["id"], for_messages=True)
     await tool_resources.check_attachments(state.stores, [body])
     message = objects.user_message(thread["id"], body)
     async with state.db.transaction():

@@ -36,8 +36,9 @@ def include_only(request: Request) -> None:
             raise bad_request(f"Invalid value: '{value}'.", param="include", code="invalid_value")
 
 
-def _active(state: State, run: dict[str, Any]) -> ActiveRun | None:
-    return state.runs.active.get(run["id"])
+async def _active(state: State, run: dict[str, Any]) -> ActiveRun | None:
+    """The run's live state on this replica (a parked run is adopted: coordination/)."""
+    return await state.runs.adopt(run)
 
 
 async def _assistant_for_run(state: State, assistant_id: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ async def create_run(state: State, request: Request) -> Any:
     include_only(request)
     body = await read_body(request, validation.CREATE_RUN)
     assistant = await _assistant_for_run(state, body["assistant_id"])
-    state.runs.check_unlocked(thread["id"], for_messages=False)
+    await state.runs.check_unlocked(thread["id"], for_messages=False)
     await tool_resources.check_attachments(state.stores, body.get("additional_messages") or [])
     async with state.db.transaction():
         for message_body in body.get("additional_messages") or []:
@@ -106,30 +107,26 @@ async def modify_run(state: State, request: Request) -> Any:
 
 async def cancel_run(state: State, request: Request) -> Any:
     run = await run_of(state, request)
-    active = _active(state, run)
-    if active is None:
-        raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
-    if run["status"] == "cancelling":
-        return json.loads(json.dumps(run))
-    return await state.runs.cancel(active)
+    return await state.runs.cancel_anywhere(run)  # wherever it executes
 
 
 async def submit_tool_outputs(state: State, request: Request) -> Any:
     run = await run_of(state, request)
     body = await read_body(request, validation.SUBMIT_TOOL_OUTPUTS)
-    active = _active(state, run)
-    if active is None or run["status"] != "requires_action":
+    active = await _active(state, run) if run["status"] == "requires_action" else None
+    if active is None or active.run["status"] != "requires_action":
         raise bad_request(f'Runs in status "{run["status"]}" do not accept tool outputs.')
-    if body.get("stream"):
-        subscriber = state.runs.subscribe(active)
-        try:
-            await state.runs.submit_tool_outputs(active, body["tool_outputs"])
-        except ApiError:
+    subscriber = state.runs.subscribe(active) if body.get("stream") else None
+    try:
+        await state.runs.submit_tool_outputs(active, body["tool_outputs"])
+    except ApiError:
+        if subscriber is not None:
             state.runs.unsubscribe(run["id"], subscriber)
             subscriber.close()
-            raise
+        await state.runs.release_adopted(active)  # still waiting: any replica may take it
+        raise
+    if subscriber is not None:
         return stream_run(state, active, subscriber)
-    await state.runs.submit_tool_outputs(active, body["tool_outputs"])
     return json.loads(json.dumps(active.run))
 
 

@@ -15,7 +15,10 @@ from spool import __version__
 from spool.server.routes.common import route
 from spool.server.state import State
 
-EXTENSIONS = {"search": "/v1/spool/search"}
+EXTENSIONS = {
+    "search": "/v1/spool/search",
+    "run_events": "/v1/threads/{thread_id}/runs/{run_id}/events",
+}
 
 
 async def server_info(state: State, request: Request) -> Any:

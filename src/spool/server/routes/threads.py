@@ -55,12 +55,8 @@ async def modify_thread(state: State, request: Request) -> Any:
 
 async def delete_thread(state: State, request: Request) -> Any:
     thread = await thread_of(state, request)
-    run_id = state.runs.active_run_id(thread["id"])
-    if run_id:
-        active = state.runs.active[run_id]
-        if active.run["status"] != "cancelling":
-            await state.runs.cancel(active)
-        await asyncio.sleep(0)
+    await state.runs.cancel_thread_run(thread["id"])  # on whichever replica executes it
+    await asyncio.sleep(0)
     async with state.db.transaction():
         await state.db.delete("threads", thread["id"])
         await state.db.execute(
