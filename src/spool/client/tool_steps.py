@@ -169,8 +169,9 @@ def images_of(message: Any) -> list[str]:
     """The file ids of a message's `image_file` parts, in order."""
     ids = []
     for part in getattr(message, "content", None) or []:
-        if getattr(part, "type", None) == "image_file" and part.image_file is not None:
-            ids.append(part.image_file.file_id)
+        file_id = _field(_field(part, "image_file"), "file_id")
+        if getattr(part, "type", None) == "image_file" and file_id:
+            ids.append(file_id)
     return ids
 
 
@@ -178,9 +179,9 @@ def files_of(message: Any) -> list[ProducedFile]:
     """The files a message links to with `file_path` annotations (each file once)."""
     found: dict[str, ProducedFile] = {}
     for part in getattr(message, "content", None) or []:
-        if getattr(part, "type", None) != "text" or part.text is None:
+        if getattr(part, "type", None) != "text":
             continue
-        for note in part.text.annotations or []:
+        for note in _field(_field(part, "text"), "annotations") or []:
             if getattr(note, "type", None) == "file_path" and note.file_path is not None:
                 file_id = note.file_path.file_id
                 found.setdefault(file_id, ProducedFile(file_id, note.text or file_id))
@@ -193,12 +194,13 @@ def add_delta_media(item: Any, content: list[Any]) -> bool:
     added = False
     for part in content or []:
         kind = getattr(part, "type", None)
-        if kind == "image_file" and part.image_file is not None and part.image_file.file_id:
-            if part.image_file.file_id not in item.images:
-                item.images.append(part.image_file.file_id)
+        if kind == "image_file":
+            file_id = _field(_field(part, "image_file"), "file_id")
+            if file_id and file_id not in item.images:
+                item.images.append(file_id)
                 added = True
-        elif kind == "text" and part.text is not None:
-            for note in part.text.annotations or []:
+        elif kind == "text":
+            for note in _field(_field(part, "text"), "annotations") or []:
                 if getattr(note, "type", None) != "file_path" or note.file_path is None:
                     continue
                 file_id = note.file_path.file_id
