@@ -26,6 +26,54 @@ NORMALIZED_SPEC = REFERENCE_DIR / "openapi" / "assistants-v2.normalized.yaml"
 if not NORMALIZED_SPEC.is_file():  # a fresh clone: the verbatim copy in tests/walkthroughs/
     NORMALIZED_SPEC = Path(__file__).parent / "walkthroughs" / "openapi" / NORMALIZED_SPEC.name
 
+# The PostgreSQL tests' server (CI: .ci/run starts one with tests/postgres_server.py); each
+# server fixture on PostgreSQL gets a database of its own, dropped after it.
+DATABASE_URL = os.environ.get("SPOOL_TEST_DATABASE_URL")
+NO_DATABASE = (
+    "PostgreSQL tests need SPOOL_TEST_DATABASE_URL: export SPOOL_TEST_DATABASE_URL=$("
+    ".venv/bin/python tests/postgres_server.py start /tmp/spool-pg) (as .ci/run does)"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def backend_param(name: str) -> Any:
+    """A pytest param for a backend (PostgreSQL skipped without SPOOL_TEST_DATABASE_URL)."""
+    marks = [pytest.mark.skip(reason=NO_DATABASE)] if name != "sqlite" and not DATABASE_URL else []
+    return pytest.param(name, marks=marks, id=name)
+
+
+class FreshDatabase:
+    """A new, empty PostgreSQL database on the test server; `drop()` removes it."""
+
+    def __init__(self) -> None:
+        import secrets
+        from urllib.parse import urlsplit, urlunsplit
+
+        import psycopg
+
+        assert DATABASE_URL, NO_DATABASE
+        self.name = "spool_test_" + secrets.token_hex(6)
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        parts = urlsplit(DATABASE_URL)
+        self.url = urlunsplit(parts._replace(path="/" + self.name))
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def database_args(backend: str, cleanups: list[Any]) -> list[str]:
+    """`--database` for a server on this backend (nothing for SQLite, the default)."""
+    if backend == "sqlite":
+        return []
+    fresh = FreshDatabase()
+    cleanups.append(fresh.drop)
+    return ["--database", fresh.url]
+
+
 TEST_MODELS_TOML = """
 default_model = "echo"
 
@@ -88,6 +136,24 @@ class ServerProcess:
         kwargs.setdefault("_strict_response_validation", True)
         kwargs.setdefault("max_retries", 0)
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, **kwargs)
+
+    @property
+    def database_url(self) -> str | None:
+        """The server's `--database` (None: spool.db in its data dir)."""
+        return self.args[self.args.index("--database") + 1] if "--database" in self.args else None
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (`?` placeholders) on the server's database, committed; its rows."""
+        if self.database_url is None:
+            import sqlite3
+
+            with sqlite3.connect(self.data_dir / "spool.db") as db:
+                return db.execute(statement, params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            cursor = conn.execute(statement.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description else []
 
     def kill(self) -> None:
         """Kill -9 (a crash), not a clean stop."""
@@ -162,12 +228,19 @@ def launch_server(
     return server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One shared echo server for the whole session (tests create their own objects)."""
-    proc = launch_server(tmp_path_factory.mktemp("server-data"))
+@pytest.fixture(scope="session", params=[backend_param(b) for b in BACKENDS])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One shared echo server per backend for the whole session (tests create their own
+    objects): every test using it runs on SQLite and on PostgreSQL."""
+    cleanups: list[Any] = []
+    args = database_args(request.param, cleanups)
+    proc = launch_server(tmp_path_factory.mktemp(f"server-data-{request.param}"), extra_args=args)
     yield proc
     proc.stop()
+    for cleanup in cleanups:
+        cleanup()
 
 
 @pytest.fixture

@@ -290,12 +290,9 @@ def test_deleting_a_file_detaches_it_everywhere(client):
 def test_expired_store_refuses_searches(client, server):
     store = client.vector_stores.create(expires_after={"anchor": "last_active_at", "days": 1})
     assert store.expires_at == store.last_active_at + 86400
-    with sqlite3.connect(server.data_dir / "spool.db") as db:
-        data = json.loads(
-            db.execute("SELECT data FROM vector_stores WHERE id = ?", (store.id,)).fetchone()[0]
-        )
-        data["expires_at"] = int(time.time()) - 1
-        db.execute("UPDATE vector_stores SET data = ? WHERE id = ?", (json.dumps(data), store.id))
+    data = json.loads(server.sql("SELECT data FROM vector_stores WHERE id = ?", (store.id,))[0][0])
+    data["expires_at"] = int(time.time()) - 1
+    server.sql("UPDATE vector_stores SET data = ? WHERE id = ?", (json.dumps(data), store.id))
     assert client.vector_stores.retrieve(store.id).status == "expired"
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.search(store.id, query="anything")

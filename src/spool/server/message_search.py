@@ -99,7 +99,7 @@ _PG_SQL = f"""
 SELECT m.id, m.thread_id, m.data::jsonb->>'role', (m.data::jsonb->>'created_at')::bigint,
        ts_headline('english', spool_message_text(m.data), q.query,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords={SNIPPET_TOKENS}, '
-                   'MinWords={SNIPPET_TOKENS // 2}, MaxFragments=1, FragmentDelimiter=…')
+                   'MinWords={SNIPPET_TOKENS // 2}')
 FROM messages AS m, (SELECT to_tsquery('english', ?) AS query) AS q
 WHERE m.search @@ q.query AND m.seq < ? ORDER BY m.seq DESC LIMIT ?
 """

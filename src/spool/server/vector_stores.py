@@ -265,7 +265,7 @@ class VectorStores:
             "attributes": attributes or {},
         }
         await self.db.insert("vector_store_files", entry, batch_id=batch_id)
-        self.queue.put_nowait((store_id, file_id))
+        self.db.after_commit(lambda: self.queue.put_nowait((store_id, file_id)))
         return entry
 
     async def update_attributes(self, entry: dict[str, Any], attributes: dict[str, Any] | None):

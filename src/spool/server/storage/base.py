@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -94,6 +94,11 @@ class Database(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """BEGIN … COMMIT (or ROLLBACK), joining the caller's transaction when one is open."""
+
+    @abstractmethod
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the open transaction commits (now when none is open): work
+        handed to another task (an indexing queue) must not look before the commit."""
 
     # --- documents -------------------------------------------------------------------------
 

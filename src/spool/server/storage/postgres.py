@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from spool.server.storage.base import Database
@@ -32,10 +32,11 @@ def to_psycopg(sql: str) -> str:
 class _Pinned:
     """The connection of an open transaction (None once it ended)."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("after", "conn")
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self.after: list[Callable[[], None]] = []
 
 
 class PostgresDatabase(Database):
@@ -129,6 +130,7 @@ class PostgresDatabase(Database):
         if pinned is not None and pinned.conn is not None:
             yield
             return
+        holder = None
         async with self.pool.connection() as conn, conn.transaction():
             holder = _Pinned(conn)
             token = self._pinned.set(holder)
@@ -137,6 +139,15 @@ class PostgresDatabase(Database):
             finally:
                 holder.conn = None
                 self._pinned.reset(token)
+        for callback in holder.after:  # committed (an exception skips this)
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        pinned = self._pinned.get()
+        if pinned is not None and pinned.conn is not None:
+            pinned.after.append(callback)
+        else:
+            callback()
 
     async def put_tombstone(
         self, object_id: str, table: str, seq: int, thread_id: str | None, run_id: str | None

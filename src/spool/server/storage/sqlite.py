@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class SQLiteDatabase(Database):
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._after: list[Callable[[], None]] = []
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -95,9 +96,23 @@ class SQLiteDatabase(Database):
         if self.conn.in_transaction:
             yield
             return
-        with self.conn:
-            self.conn.execute("BEGIN")
-            yield
+        self._after = []
+        try:
+            with self.conn:
+                self.conn.execute("BEGIN")
+                yield
+        except BaseException:
+            self._after = []
+            raise
+        after, self._after = self._after, []
+        for callback in after:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self.conn.in_transaction:
+            self._after.append(callback)
+        else:
+            callback()
 
     @contextlib.contextmanager
     def sync_transaction(self) -> Any:
