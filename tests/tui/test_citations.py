@@ -48,9 +48,20 @@ def reply_widget(app: Any) -> MessageView:
     return [w for w in app.transcript.query(MessageView) if w.item.role == "assistant"][-1]
 
 
-async def cited_reply(app: Any, pilot: Any, tmp: Path) -> tuple[MessageView, str]:
+async def cited_reply(
+    app: Any, pilot: Any, tmp: Path, streamed: list[str] | None = None
+) -> tuple[MessageView, str]:
+    """Ask `/search`; `streamed` collects the shown text of updates while the reply streams."""
     await ready(app)
     guide_id = await searchable_assistant(app, tmp)
+    if streamed is not None:
+
+        def listen(_view: Any, change: Any) -> None:
+            item = change.item
+            if getattr(item, "role", None) == "assistant" and item.streaming:
+                streamed.append(item.citations.show(item.text))
+
+        view(app).listeners.append(listen)
     await type_and_send(pilot, QUESTION)
     assert await run_ended(app) == "completed"
     widget = await wait_until(
@@ -61,9 +72,13 @@ async def cited_reply(app: Any, pilot: Any, tmp: Path) -> tuple[MessageView, str
 
 
 async def test_a_cited_reply_shows_numbered_markers_and_its_sources(tmp_path: Path) -> None:
-    app = make_app(tmp_path / "data")
+    app = make_app(tmp_path / "data", server_args=["--echo-delay-ms", "60"])  # (updates per delta)
     async with app.run_test(size=(120, 40)) as pilot:
-        widget, guide_id = await cited_reply(app, pilot, tmp_path)
+        streamed: list[str] = []
+        widget, guide_id = await cited_reply(app, pilot, tmp_path, streamed)
+        # the annotation arrived in a delta: the marker showed as [1] while the reply streamed
+        assert streamed and any(text.endswith("[1]") for text in streamed), streamed[-3:]
+        assert not any("【" in text for text in streamed)
         item = widget.item
         assert "【" in item.text  # the item keeps the server's text
         assert widget.shown_reply.endswith("[1]") and "【" not in widget.shown_reply

@@ -121,3 +121,35 @@ async def test_bad_input_is_said_and_nothing_is_lost(tmp_path: Path) -> None:
         screen.query_one("#stores", DataTable).focus()
         await pilot.press("r")
         await wait_until(lambda: [r.name for r in screen.rows] == ["Notes"])
+
+
+async def test_help_lines_bindings_and_palette(tmp_path: Path) -> None:
+    from spool.tui.screens.citation import CitationScreen
+    from spool.tui.screens.help import HelpScreen
+    from spool.tui.widgets.message import MessageView
+    from spool.tui.widgets.sources import SourceRow
+
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app)
+        await pilot.press("f1")
+        help_screen = await wait_until(lambda: isinstance(app.screen, HelpScreen) and app.screen)
+        keys = {k.binding_id: k.keys for k in help_screen.keys}
+        assert keys["spool.vector_stores"] == "alt+v" and keys["spool.sources"] == "alt+c"
+        # every binding of the new widgets and screens has an id and a help line
+        for owner in (VectorStoresScreen, CitationScreen, SourceRow):
+            for binding in owner.BINDINGS:
+                assert binding.id and binding.id in keys, (owner.__name__, binding)
+        assert "message.sources" in keys
+        assert any(b.id == "message.sources" for b in MessageView.BINDINGS)
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("ctrl+p", *"vector stores", "enter")
+        await wait_until(lambda: isinstance(app.screen, VectorStoresScreen), what="palette")
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, VectorStoresScreen))
+        await pilot.press("ctrl+p", *"sources of the", "enter")
+        await wait_until(
+            lambda: any("cites a source" in n.message for n in app._notifications),
+            what="no sources",
+        )

@@ -24,6 +24,8 @@ KEYS = [
     KeyHelp("s (message)", "Go to the sources of the focused reply", "message.sources"),
     KeyHelp("enter, click (source)", "Open the cited chunk in its file's context", "sources.open"),
     KeyHelp("c, space (source)", "Show / hide the cited chunk under the source", "sources.chunk"),
+    KeyHelp("up (source)", "Previous source (past the first: the message)", "sources.prev"),
+    KeyHelp("down (source)", "Next source", "sources.next"),
     KeyHelp("escape, q (citation)", "Close the citation", "citation.close"),
 ]
 
