@@ -316,7 +316,7 @@ async def test_queued_offline_message_keeps_its_files(isolated_dirs: Path) -> No
 
 
 async def test_files_panel_download_detach_delete(isolated_dirs: Path) -> None:
-    """alt+f lists the thread's files; s saves one into a folder; r detaches it from the
+    """alt+l lists the thread's files; s saves one into a folder; r detaches it from the
     thread's store (asks); delete deletes it from the server (asks, and says so)."""
     guide, _image = files(isolated_dirs)
     out = isolated_dirs / "out"
@@ -328,7 +328,7 @@ async def test_files_panel_download_detach_delete(isolated_dirs: Path) -> None:
         await type_and_send(pilot, "hello")
         assert await run_ended(app) == "completed"
         file_id = last_user(app).attachments[0].file_id
-        await pilot.press("alt+f")
+        await pilot.press("alt+l")
         panel = await wait_until(
             lambda: isinstance(app.screen, ThreadFilesScreen) and app.screen.loaded and app.screen
         )

@@ -36,7 +36,7 @@ ATTACH_ACTIONS: list[tuple[str, str, str]] = [
 ]
 ATTACH_BINDINGS = [
     Binding("alt+a", "attach_files", "Attach", id="spool.attach", priority=True),
-    Binding("alt+f", "thread_files", "Files", id="spool.thread_files", priority=True),
+    Binding("alt+l", "thread_files", "Files", id="spool.thread_files", priority=True),
 ]
 PENDING_SETTING = "pending_attachments"
 

@@ -12,6 +12,7 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Label, ProgressBar, Static
@@ -20,6 +21,7 @@ from spool.client.attachments import human_size, tools_label
 from spool.client.view_model import Attachment
 
 REFRESH_S = 0.1  # how often the progress bar follows the upload
+LEAD = "Attached to the next message: "
 
 
 class UploadProgress:
@@ -84,12 +86,32 @@ class AttachmentsBar(Vertical):
     def show(self, attachments: list[Attachment]) -> None:
         """Show these pending attachments (none: the chips go away)."""
         self.attachments = list(attachments)
-        chips = "  ".join(chip_markup(i, a) for i, a in enumerate(self.attachments))
-        if self.attachments:
-            chips = f"Attached to the next message: {chips}"
-        self.query_one("#chips", Static).update(chips)
+        self._lay_out()
         self.query_one("#chips").display = bool(self.attachments)
         self._shown()
+
+    def _lay_out(self) -> None:
+        """The chips in lines that fit the width: a chip is never split between lines."""
+        if not self.attachments:
+            self.query_one("#chips", Static).update("")
+            return
+        width = max(self.size.width - 2, 20) if self.size.width else 10_000
+        lines: list[str] = []
+        line, used, empty = LEAD, len(LEAD), True  # `empty`: no chip on this line yet
+        for i, a in enumerate(self.attachments):
+            chip = chip_markup(i, a)
+            cells = Content.from_markup(chip).cell_length
+            if not empty and used + 2 + cells > width:
+                lines.append(line)
+                line, used, empty = "", 0, True
+            line += chip if empty else f"  {chip}"
+            used += cells if empty else cells + 2
+            empty = False
+        lines.append(line)
+        self.query_one("#chips", Static).update("\n".join(lines))
+
+    def on_resize(self) -> None:
+        self._lay_out()
 
     def _shown(self) -> None:
         self.set_class(bool(self.attachments) or self.progress is not None, "-shown")
