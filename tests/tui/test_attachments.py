@@ -380,3 +380,60 @@ async def test_large_upload_shows_progress(isolated_dirs: Path) -> None:
         assert done.steps > 10  # read in chunks, reported as it went
         assert bar.progress is None and not bar.has_class("-shown")
         assert last_user(app).attachments[0].size == big.stat().st_size
+
+
+async def test_server_gone_during_upload_keeps_message_then_sends_it(isolated_dirs: Path) -> None:
+    """The server is gone when the files are uploaded: the message stays unsent and says why;
+    once spool has a server again it uploads the files and posts the message."""
+    guide, _image = files(isolated_dirs)
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.connection.server.process.kill()
+        app.connection.server.process.wait()
+        app.add_pending_paths([guide])
+        await type_and_send(pilot, "/search telescope")
+        item = await wait_until(lambda: last_user(app).status == "unsent" and last_user(app))
+        assert "upload of packing-guide.md failed" in (item.error or "")
+        # the app starts a new server, and the message goes out with its file
+        await wait_until(lambda: last_user(app).status == "completed", timeout=60)
+        assert await run_ended(app) == "completed"
+        assert (view(app).last_reply() or "").startswith('Top result: "')
+        page = await app.connection.client.beta.threads.messages.list(app.current)
+        assert [len(m.attachments) for m in page.data if m.role == "user"] == [1]
+
+
+async def test_chips_per_thread_take_back_and_remove(isolated_dirs: Path) -> None:
+    """Chips belong to their thread (a new thread starts without them); a queued message taken
+    back gives its files back; ✕ removes a chip."""
+    guide, image = files(isolated_dirs)
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        first = app.current
+        app.add_pending_paths([guide])
+        await pilot.press("ctrl+n")
+        await wait_until(lambda: app.current != first and view(app).loaded, what="new thread")
+        assert app.pending() == []
+        bar = app.query_one("#attachments", AttachmentsBar)
+        assert not bar.has_class("-shown")
+        await pilot.press("ctrl+down")  # back to the first thread (below the new one)
+        await wait_until(lambda: app.current == first)
+        assert [a.name for a in app.pending()] == ["packing-guide.md"]
+        assert bar.has_class("-shown")
+
+        chosen = app.take_pending()
+        await type_and_send(pilot, "/sleep 3000")  # the thread is busy: the next one queues
+        await wait_until(lambda: view(app).active, what="run")
+        app.set_pending(chosen)
+        await type_and_send(pilot, "queued with a file")
+        await wait_until(lambda: [i.status for i in view(app).local_messages()] == ["queued"])
+        assert app.pending() == []
+        await pilot.press("f6")  # take it back: text and file
+        await wait_until(lambda: app.composer.text == "queued with a file")
+        assert [a.name for a in app.pending()] == ["packing-guide.md"]
+
+        app.add_pending_paths([image])
+        await bar.run_action("remove(0)")  # the ✕ of the first chip
+        await pilot.pause()
+        assert [a.name for a in app.pending()] == ["chart.png"]
