@@ -437,3 +437,29 @@ async def test_chips_per_thread_take_back_and_remove(isolated_dirs: Path) -> Non
         await bar.run_action("remove(0)")  # the ✕ of the first chip
         await pilot.pause()
         assert [a.name for a in app.pending()] == ["chart.png"]
+
+
+async def test_edit_and_resend_keeps_the_files(isolated_dirs: Path) -> None:
+    """Editing a sent message gives its files back (by file id: nothing is uploaded again)."""
+    guide, _image = files(isolated_dirs)
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.add_pending_paths([guide])
+        await type_and_send(pilot, "first try")
+        assert await run_ended(app) == "completed"
+        file_id = last_user(app).attachments[0].file_id
+        await app.wait_for_ui()
+        app.query(MessageView).filter(".user").last().focus()
+        await pilot.press("e")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: app.composer.text == "first try")
+        assert [(a.name, a.file_id) for a in app.pending()] == [("packing-guide.md", file_id)]
+        await pilot.press("end", *" again", "enter", "wait:60")
+        assert await run_ended(app) == "completed"
+        assert last_user(app).attachments[0].file_id == file_id
+        client = app.connection.client
+        assert len((await client.files.list()).data) == 1  # not uploaded twice
+        page = await client.beta.threads.messages.list(app.current)
+        assert [a.file_id for m in page.data for a in m.attachments] == [file_id]

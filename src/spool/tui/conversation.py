@@ -45,6 +45,7 @@ class ConversationMixin(AppHost):
         def _set_error(self, message: str | None, *, toast: bool = True) -> None: ...
         def _assistant_for(self, thread_id: str | None) -> str | None: ...
         def _rerun(self, view: ThreadView, assistant_id: str) -> Any: ...
+        def give_back_pending(self, attachments: list[Any]) -> None: ...
 
         _delivering: set[str]
 
@@ -135,6 +136,7 @@ class ConversationMixin(AppHost):
         except RunError as exc:
             self._set_error(f"Could not delete: {exc}")
             return
+        self.give_back_pending(doomed[0].attachments)  # its files: attached again (by id)
         self.composer.put_back(text)
         self.composer.focus()
 
