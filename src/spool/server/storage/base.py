@@ -215,26 +215,19 @@ class Database(ABC):
             if not after:
                 reverse = True  # walk backwards from the cursor, then flip
         direction = "DESC" if desc != reverse else "ASC"
-        sql = f"SELECT id, data FROM {table}"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += f" ORDER BY seq {direction} LIMIT ?"
-        params.append(limit + 1)
-        ids: list[str] = []
-        rows: list[str] = []
-        size = 0
-        has_more = False
-        for object_id, data in await self.fetchall(sql, params):
-            if len(rows) == limit or (rows and size + len(data) > PAGE_BYTES):
-                has_more = True
-                break
-            ids.append(object_id)
-            rows.append(data)
-            size += len(data)
+        where_sql = " WHERE " + " AND ".join(clauses) if clauses else ""
+        ids, rows, has_more = await self._page_rows(table, where_sql, params, direction, limit)
         if reverse:
             ids.reverse()
             rows.reverse()
         return Page(ids, rows, has_more)
+
+    @abstractmethod
+    async def _page_rows(
+        self, table: str, where_sql: str, params: list[Any], direction: str, limit: int
+    ) -> tuple[list[str], list[str], bool]:
+        """(ids, JSON texts, has_more) of up to `limit` rows in `seq` order, cut once they
+        reach PAGE_BYTES (at least one row), reading no more of the rows than that."""
 
     async def _cursor_seq(self, table: Table, object_id: str, where: dict[str, str]) -> int | None:
         """The list position of a cursor id (live or deleted) that belongs to this list."""

@@ -17,7 +17,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from spool.server.storage.base import Database
+from spool.server.storage.base import PAGE_BYTES, Database
 from spool.server.storage.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x5F001  # pg_advisory_xact_lock key while upgrading the schema
@@ -148,6 +148,28 @@ class PostgresDatabase(Database):
             pinned.after.append(callback)
         else:
             callback()
+
+    async def _page_rows(
+        self, table: str, where_sql: str, params: list[Any], direction: str, limit: int
+    ) -> tuple[list[str], list[str], bool]:
+        # The running size (octet_length reads a TOASTed value's size without detoasting it)
+        # decides in the database which rows' data is sent: one round trip, and the rows past
+        # the cut cost an id (a WindowAgg over ORDER BY seq … LIMIT streams, it stops early).
+        sql = (
+            f"SELECT id, CASE WHEN n = 1 OR running <= {PAGE_BYTES} THEN data END FROM ("
+            f"SELECT id, data, row_number() OVER w AS n, sum(octet_length(data)) OVER w AS running"
+            f" FROM {table}{where_sql}"
+            f" WINDOW w AS (ORDER BY seq {direction} ROWS UNBOUNDED PRECEDING)"
+            f" ORDER BY seq {direction} LIMIT ?) AS page ORDER BY n"
+        )
+        ids: list[str] = []
+        rows: list[str] = []
+        for object_id, data in await self.fetchall(sql, (*params, limit + 1)):
+            if len(rows) == limit or data is None:
+                return ids, rows, True
+            ids.append(object_id)
+            rows.append(data)
+        return ids, rows, False
 
     async def put_tombstone(
         self, object_id: str, table: str, seq: int, thread_id: str | None, run_id: str | None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spool.server.private import private_file
-from spool.server.storage.base import Database
+from spool.server.storage.base import PAGE_BYTES, Database
 from spool.server.storage.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS, sqlite_statements
 
 
@@ -123,6 +123,21 @@ class SQLiteDatabase(Database):
         with self.conn:
             self.conn.execute("BEGIN")
             yield
+
+    async def _page_rows(
+        self, table: str, where_sql: str, params: list[Any], direction: str, limit: int
+    ) -> tuple[list[str], list[str], bool]:
+        sql = f"SELECT id, data FROM {table}{where_sql} ORDER BY seq {direction} LIMIT ?"
+        ids: list[str] = []
+        rows: list[str] = []
+        size = 0
+        for object_id, data in self.conn.execute(sql, (*params, limit + 1)):  # lazily
+            if len(rows) == limit or (rows and size + len(data) > PAGE_BYTES):
+                return ids, rows, True
+            ids.append(object_id)
+            rows.append(data)
+            size += len(data)
+        return ids, rows, False
 
     async def put_tombstone(
         self, object_id: str, table: str, seq: int, thread_id: str | None, run_id: str | None
