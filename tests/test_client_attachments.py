@@ -134,3 +134,34 @@ def test_outbox_keeps_attachments_and_uploaded_ids(tmp_path: Path) -> None:
             store.update_outbox(rec.id, attachments="nope")
     finally:
         store.close()
+
+
+def test_from_message_keeps_the_attached_order() -> None:
+    from openai.types.beta.threads import Message
+
+    message = Message.model_validate(
+        {
+            "id": "msg_1",
+            "object": "thread.message",
+            "created_at": 1,
+            "thread_id": "thread_1",
+            "role": "user",
+            "status": "completed",
+            "content": [
+                {"type": "text", "text": {"value": "hi", "annotations": []}},
+                {"type": "image_file", "image_file": {"file_id": "file-img"}},
+                {"type": "image_file", "image_file": {"file_id": "file-only-part"}},
+            ],
+            "attachments": [
+                {"file_id": "file-doc", "tools": [{"type": "file_search"}]},
+                {"file_id": "file-img", "tools": [{"type": "code_interpreter"}]},
+            ],
+            "metadata": {},
+        }
+    )
+    got = [(a.file_id, a.tools, a.image) for a in att.from_message(message)]
+    assert got == [
+        ("file-doc", ("file_search",), False),
+        ("file-img", ("code_interpreter",), True),
+        ("file-only-part", (), True),
+    ]

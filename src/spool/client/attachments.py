@@ -254,22 +254,20 @@ def run_tools(tools: Iterable[Any], needed: set[str]) -> list[dict[str, Any]] | 
 
 # --- a posted message's attachments ------------------------------------------------------------
 def from_message(message: Any) -> list[Attachment]:
-    """The attachments and `image_file` parts of an SDK `Message` (names not known yet)."""
+    """The attachments and `image_file` parts of an SDK `Message` (names not known yet), in
+    the order they were attached (images that are only parts come after)."""
     out: dict[str, Attachment] = {}
-    for part in getattr(message, "content", None) or []:
-        if getattr(part, "type", None) == "image_file":
-            file_id = part.image_file.file_id
-            out[file_id] = Attachment(name=file_id, file_id=file_id, image=True)
     for attachment in getattr(message, "attachments", None) or []:
         file_id = attachment.file_id
         if not file_id:
             continue
         tools = tuple(t for t in (SEARCH, CODE) if any(x.type == t for x in attachment.tools or []))
-        known = out.get(file_id)
-        if known is not None:
-            known.tools = tools
-        else:
-            out[file_id] = Attachment(name=file_id, file_id=file_id, tools=tools)
+        out[file_id] = Attachment(name=file_id, file_id=file_id, tools=tools)
+    for part in getattr(message, "content", None) or []:
+        if getattr(part, "type", None) == "image_file":
+            file_id = part.image_file.file_id
+            known = out.setdefault(file_id, Attachment(name=file_id, file_id=file_id))
+            known.image = True
     return list(out.values())
 
 
