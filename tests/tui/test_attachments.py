@@ -463,3 +463,36 @@ async def test_edit_and_resend_keeps_the_files(isolated_dirs: Path) -> None:
         assert len((await client.files.list()).data) == 1  # not uploaded twice
         page = await client.beta.threads.messages.list(app.current)
         assert [a.file_id for m in page.data for a in m.attachments] == [file_id]
+
+
+async def test_help_lines_and_palette_entries(isolated_dirs: Path) -> None:
+    """F1 lists the attach and files keys (with their ids); the palette opens both."""
+    from spool.tui.screens.help import HelpScreen
+
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        ids = {k.binding_id: k.keys for k in app.screen.keys}
+        assert ids["spool.attach"] == "alt+a" and ids["spool.thread_files"] == "alt+l"
+        assert {"attach.search", "attach.code", "attach.remove", "attach.done"} <= set(ids)
+        assert {"thread_files.download", "thread_files.detach", "thread_files.delete"} <= set(ids)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Attach files")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, AttachScreen), what="palette attach")
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, AttachScreen))
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"thread's files")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ThreadFilesScreen), what="palette files")
+        await wait_until(lambda: app.screen.loaded)
+        assert app.screen.files == []
+        assert "no files" in str(app.screen.query_one("#state").render())
