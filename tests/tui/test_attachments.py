@@ -496,3 +496,21 @@ async def test_help_lines_and_palette_entries(isolated_dirs: Path) -> None:
         await wait_until(lambda: app.screen.loaded)
         assert app.screen.files == []
         assert "no files" in str(app.screen.query_one("#state").render())
+
+
+async def test_code_run_over_an_attached_table(isolated_dirs: Path) -> None:
+    """A csv attached for code_interpreter is in the sandbox's /mnt/data; the run gets the
+    code_interpreter tool though the assistant has none (echo `/code`, the real sandbox)."""
+    from sandbox_helpers import require_sandbox
+
+    require_sandbox()
+    table = isolated_dirs / "supplies.csv"
+    table.write_text("item,count\nblanket,3\n")
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.add_pending_paths([table])
+        assert [a.tools for a in app.pending()] == [("code_interpreter",)]
+        await type_and_send(pilot, "/code print(open('/mnt/data/supplies.csv').read())")
+        assert await run_ended(app, timeout=60) == "completed"
+        assert view(app).last_reply() == "Code output: item,count\nblanket,3"
