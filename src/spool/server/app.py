@@ -130,7 +130,7 @@ def _add_gauges(state: State) -> None:
     state.metrics.gauge(
         "spool_indexing_queue_depth",
         "Files waiting for (or in) file_search indexing on this replica.",
-        lambda: float(stores.queue.qsize()),
+        lambda: float(stores.waiting),
     )
 
 

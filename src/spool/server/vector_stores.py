@@ -1,18 +1,23 @@
 """Vector stores: the `vector_store`, `vector_store.file` and `vector_store.files_batch` objects,
 and the background indexing of their files (parse → chunk → index, `retrieval/`).
 
-Adding a file to a store records it `in_progress` and queues it; one indexing worker (a task on
-the loop) has each file parsed and chunked in a worker *process* (CPU-bound Python in a thread
+Adding a file to a store records it `in_progress` and, in the same transaction, an `index_jobs`
+row. Each server (replica) runs one indexing worker (a task on the loop) that claims the oldest
+unclaimed job (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two replicas never take one job), for
+`JOB_LEASE_S` renewed while it writes; a job whose claim lapsed (its replica died) is taken by
+whichever worker looks next. The worker wakes when a job is added here and polls every
+`JOB_POLL_S` for jobs added elsewhere. It has each file parsed and chunked in a worker *process* (CPU-bound Python in a thread
 held the GIL and slowed every request ~5 ms per hand-over), writes the chunks in small batches
 (retrieval/index.py), then marks the file `completed` or `failed` (`last_error.code`
-`unsupported_file` / `invalid_file`), never failing the store. Files left `in_progress` by a crash are queued
-again on start. Store `file_counts`, `usage_bytes` and `status` are recomputed from the files
+`unsupported_file` / `invalid_file`), never failing the store, and deletes the job. On SQLite
+(one process) claims left by a crashed process are void at start. Store `file_counts`, `usage_bytes` and `status` are recomputed from the files
 after every change; a store with `expires_after` expires `days` after its last activity.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -34,6 +39,8 @@ log = logging.getLogger("spool.server")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 THREAD_STORE_DAYS = 7
+JOB_LEASE_S = 60.0  # a claimed indexing job is another worker's once its claim is this old
+JOB_POLL_S = 1.0  # how often an idle worker looks for jobs added by other replicas
 WRITE_PAUSE_S = 0.002  # between two index write batches on the loop
 
 
@@ -81,7 +88,9 @@ class VectorStores:
             else "(data::jsonb->>'usage_bytes')::bigint"
         )
         self.files = files
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.replica = objects.new_id("replica_")  # whose claim an index_jobs row holds
+        self._wake = asyncio.Event()
+        self.waiting = 0  # jobs waiting (last count seen by the worker; the metrics gauge)
         self.executor: ProcessPoolExecutor | None = None  # started on the first file
         self.worker: asyncio.Task[None] | None = None
         self.indexed_s = 0.0  # total seconds spent indexing (measured, for benchmarks/logs)
@@ -89,18 +98,29 @@ class VectorStores:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Start the worker; queue the files a previous process left in progress."""
-        rows = await self.db.fetchall(
-            "SELECT vector_store_id, id FROM vector_store_files WHERE status = 'in_progress' "
-            "ORDER BY seq"
+        """Start the worker; returns how many jobs a previous process left unfinished."""
+        if self.db.dialect == "sqlite":  # one process: nobody else holds a claim
+            await self.db.execute("UPDATE index_jobs SET replica = NULL, claimed_until = 0")
+        # a file in progress without a job (written by hand, or an older copy): index it again
+        await self.db.execute(
+            "INSERT INTO index_jobs (vector_store_id, file_id, queued_at) "
+            "SELECT v.vector_store_id, v.id, v.seq FROM vector_store_files v "
+            "WHERE v.status = 'in_progress' AND NOT EXISTS (SELECT 1 FROM index_jobs j "
+            "WHERE j.vector_store_id = v.vector_store_id AND j.file_id = v.id) "
+            "ON CONFLICT DO NOTHING"
         )
-        for store_id, file_id in rows:
-            self.queue.put_nowait((store_id, file_id))
-        for store_id in {store_id for store_id, _ in rows}:
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT vector_store_id FROM index_jobs WHERE claimed_until < ?",
+            (time.time(),),
+        )
+        for (store_id,) in rows:
             if await self.db.get("vector_stores", store_id) is not None:
                 await self.refresh(store_id)  # its counts say in progress again
+        left = await self.db.fetchone(
+            "SELECT COUNT(*) FROM index_jobs WHERE claimed_until < ?", (time.time(),)
+        )
         self.worker = asyncio.get_running_loop().create_task(self._work())
-        return len(rows)
+        return int(left[0]) if left else 0
 
     async def close(self) -> None:
         if self.worker:
@@ -264,9 +284,19 @@ class VectorStores:
             "chunking_strategy": strategy,
             "attributes": attributes or {},
         }
-        await self.db.insert("vector_store_files", entry, batch_id=batch_id)
-        self.db.after_commit(lambda: self.queue.put_nowait((store_id, file_id)))
+        async with self.db.transaction():
+            await self.db.insert("vector_store_files", entry, batch_id=batch_id)
+            await self._queue_job(store_id, file_id)
+        self.db.after_commit(self._wake.set)
         return entry
+
+    async def _queue_job(self, store_id: str, file_id: str) -> None:
+        await self.db.execute(
+            "INSERT INTO index_jobs (vector_store_id, file_id, queued_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (vector_store_id, file_id) DO UPDATE SET replica = NULL, "
+            "claimed_until = 0",
+            (store_id, file_id, time.time()),
+        )
 
     async def update_attributes(self, entry: dict[str, Any], attributes: dict[str, Any] | None):
         entry["attributes"] = attributes or {}
@@ -376,13 +406,66 @@ class VectorStores:
 
     async def _work(self) -> None:
         while True:
-            store_id, file_id = await self.queue.get()
+            self._wake.clear()
             try:
-                await self._index(store_id, file_id)
+                job = await self._claim()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                log.exception("claiming an indexing job failed")
+                job = None
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), JOB_POLL_S)
+                continue
+            store_id, file_id = job
+            try:
+                await self._index(store_id, file_id)
+            except asyncio.CancelledError:
+                raise  # shutting down: the claim lapses and the job is done again
+            except Exception:
                 log.exception("indexing %s in %s failed", file_id, store_id)
+            await self.db.execute(
+                "DELETE FROM index_jobs WHERE vector_store_id = ? AND file_id = ? AND replica = ?",
+                (store_id, file_id, self.replica),
+            )
+
+    async def _claim(self) -> tuple[str, str] | None:
+        """The oldest job nobody holds, now this worker's (None when there is none)."""
+        now = time.time()
+        if self.db.dialect == "sqlite":
+            async with self.db.transaction():
+                row = await self.db.fetchone(
+                    "SELECT vector_store_id, file_id FROM index_jobs WHERE claimed_until < ? "
+                    "ORDER BY queued_at LIMIT 1",
+                    (now,),
+                )
+                if row is not None:
+                    await self.db.execute(
+                        "UPDATE index_jobs SET replica = ?, claimed_until = ? "
+                        "WHERE vector_store_id = ? AND file_id = ?",
+                        (self.replica, now + JOB_LEASE_S, row[0], row[1]),
+                    )
+        else:
+            row = await self.db.fetchone(
+                "UPDATE index_jobs SET replica = ?, claimed_until = ? "
+                "WHERE (vector_store_id, file_id) = (SELECT vector_store_id, file_id "
+                "FROM index_jobs WHERE claimed_until < ? ORDER BY queued_at "
+                "LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING vector_store_id, file_id",
+                (self.replica, now + JOB_LEASE_S, now),
+            )
+        waiting = await self.db.fetchone(
+            "SELECT COUNT(*) FROM index_jobs WHERE claimed_until < ?", (now,)
+        )
+        self.waiting = int(waiting[0]) if waiting else 0
+        return (row[0], row[1]) if row else None
+
+    async def _renew_claim(self, store_id: str, file_id: str) -> None:
+        await self.db.execute(
+            "UPDATE index_jobs SET claimed_until = ? WHERE vector_store_id = ? AND file_id = ? "
+            "AND replica = ?",
+            (time.time() + JOB_LEASE_S, store_id, file_id, self.replica),
+        )
 
     async def _index(self, store_id: str, file_id: str) -> None:
         entry = await self.get_file(store_id, file_id)
@@ -432,10 +515,13 @@ class VectorStores:
         """Parse and chunk in the indexing thread, write on the loop in batches; the bytes."""
         started = time.perf_counter()
         text, chunks = await self._in_worker(_prepare, path, filename, size, overlap)
+        await self._renew_claim(store_id, file_id)  # parsing a big file takes a while
         await self._delete_index(store_id, file_id)  # what a crash or earlier attempt left
         position = 0
         while position < len(chunks):
             position = await index.write_batch(self.db, store_id, file_id, text, chunks, position)
+            if position % (index.BATCH * 100) == 0:
+                await self._renew_claim(store_id, file_id)
             await asyncio.sleep(WRITE_PAUSE_S)  # requests go first
         await index.write_parsed(self.db, store_id, file_id, text)
         elapsed = time.perf_counter() - started

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # A message's text parts joined by newlines (SQL over a row's JSON `data`; migration 6).
 _MESSAGE_TEXT = (
@@ -107,6 +107,17 @@ SQLITE_MIGRATIONS: dict[int, str] = {
         DELETE FROM messages_fts WHERE rowid = old.seq;
     END;
     """,
+    # file_search indexing jobs (vector_stores.py): one row per file to index, claimed by a
+    # worker (`replica`, until `claimed_until`, epoch seconds) and deleted once done.
+    7: """
+    CREATE TABLE IF NOT EXISTS index_jobs (
+        vector_store_id TEXT NOT NULL, file_id TEXT NOT NULL, queued_at REAL NOT NULL,
+        replica TEXT, claimed_until REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (vector_store_id, file_id));
+    INSERT INTO index_jobs (vector_store_id, file_id, queued_at)
+        SELECT vector_store_id, id, seq FROM vector_store_files WHERE status = 'in_progress'
+        ON CONFLICT DO NOTHING;
+    """,
 }
 
 
@@ -193,5 +204,14 @@ POSTGRES_MIGRATIONS: dict[int, list[str]] = {
         "UPDATE messages SET search = to_tsvector('english', "
         "COALESCE(spool_message_text(data), ''))",
         "CREATE INDEX messages_search ON messages USING gin (search)",
+    ],
+    7: [
+        "CREATE TABLE index_jobs (vector_store_id text NOT NULL, file_id text NOT NULL, "
+        "queued_at double precision NOT NULL, replica text, "
+        "claimed_until double precision NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (vector_store_id, file_id))",
+        "CREATE INDEX index_jobs_claimable ON index_jobs (claimed_until, queued_at)",
+        "INSERT INTO index_jobs (vector_store_id, file_id, queued_at) "
+        "SELECT vector_store_id, id, seq FROM vector_store_files WHERE status = 'in_progress'",
     ],
 }
