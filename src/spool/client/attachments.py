@@ -252,6 +252,29 @@ def run_tools(tools: Iterable[Any], needed: set[str]) -> list[dict[str, Any]] | 
     return out + [{"type": t} for t in missing]
 
 
+async def tools_for_run(
+    client: Any, assistant_id: str, needed: set[str], offered: list[Any] | None = None
+) -> list[dict[str, Any]] | None:
+    """The run's tools for attachments that need `needed`: the tools the run is `offered` (the
+    run options' own), else the assistant's, plus what they lack; None when nothing lacks.
+    Raises `AttachmentError` when the assistant cannot be read."""
+    if not needed:
+        return None
+    if offered is None:
+        from spool.client.connection import describe_problem
+
+        try:
+            assistant = await client.beta.assistants.retrieve(assistant_id)
+        except Exception as exc:
+            problem = describe_problem(exc)
+            raise AttachmentError(
+                f"cannot read the assistant's tools: {problem.text}",
+                connection_lost=problem.connection,
+            ) from exc
+        offered = list(assistant.tools or [])
+    return run_tools(offered, needed)
+
+
 # --- a posted message's attachments ------------------------------------------------------------
 def from_message(message: Any) -> list[Attachment]:
     """The attachments and `image_file` parts of an SDK `Message` (names not known yet), in

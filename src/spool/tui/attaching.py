@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding
 
 from spool.client import attachments as att
+from spool.client.files import delete_file
 from spool.client.outbox import NEW_THREAD
 from spool.client.view_model import Attachment, MessageItem, ThreadView
 from spool.tui.host import AppHost
@@ -221,23 +222,12 @@ class AttachMixin(AppHost):
     ) -> tuple[list[dict[str, Any]] | None, Any]:
         """The run's tools when the attachments need tools the assistant (or the run options'
         tools) lack, and the options without their own tools then; else (None, options)."""
-        needed = att.needed_tools(attachments)
-        if not needed or self.driver is None:
+        if self.driver is None:
             return None, options
         own = getattr(options, "tools", None) if getattr(options, "mcp_servers", ()) else None
-        if own is None:
-            try:
-                assistant = await self.driver.client.beta.assistants.retrieve(assistant_id)
-            except Exception as exc:
-                from spool.client.connection import describe_problem
-
-                problem = describe_problem(exc)
-                raise att.AttachmentError(
-                    f"cannot read the assistant's tools: {problem.text}",
-                    connection_lost=problem.connection,
-                ) from exc
-            own = assistant.tools or []
-        tools = att.run_tools(own, needed)
+        tools = await att.tools_for_run(
+            self.driver.client, assistant_id, att.needed_tools(attachments), own
+        )
         if tools is None:
             return None, options
         if options is not None and getattr(options, "tools", None) is not None:
@@ -269,7 +259,7 @@ class AttachMixin(AppHost):
             await att.detach(client, thread_id, f)
 
         async def delete(f: att.ThreadFile) -> None:
-            await client.files.delete(f.file_id)
+            await delete_file(client, f.file_id)
             driver.file_names.known[f.file_id] = ("(deleted file)", None)
 
         ops = FileOps(load=load, download=download, detach=detach, delete=delete)
