@@ -215,7 +215,7 @@ class AttachMixin(AppHost):
             await att.upload_missing(driver.client, item.attachments, progress.step, uploaded)
         finally:
             if bar is not None:
-                bar.end_upload()
+                bar.end_upload(progress)
 
     async def tools_for(
         self, assistant_id: str, options: Any, attachments: list[Attachment]

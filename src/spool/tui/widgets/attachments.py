@@ -140,8 +140,11 @@ class AttachmentsBar(Vertical):
         self.query_one("#upload-label", Label).update(f"Uploading {p.name}{which}: {sent}")
         self.query_one("#upload-bar", ProgressBar).update(total=max(p.total, 1), progress=p.sent)
 
-    def end_upload(self) -> None:
-        """The upload ended (done or failed): the bar goes away."""
+    def end_upload(self, progress: UploadProgress | None = None) -> None:
+        """The upload ended (done or failed): the bar goes away (unless another upload, of
+        another thread, took it over meanwhile)."""
+        if progress is not None and progress is not self.progress:
+            return
         self.last_upload, self.progress = self.progress, None
         if self._timer is not None:
             self._timer.stop()
