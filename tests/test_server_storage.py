@@ -119,3 +119,152 @@ def test_indexing_jobs_are_claimed_once_and_taken_over_when_their_claim_lapses(
         assert server.sql("SELECT COUNT(*) FROM chunks") == [(1,)]
         hits = client.vector_stores.search(store.id, query="keratin").data
         assert [h.file_id for h in hits] == [file.id]
+
+
+def _fill(server: Any) -> dict[str, Any]:
+    """A data dir with a bit of everything, through the SDK; what to look at afterwards."""
+    from server_helpers import CALL_WEATHER, GET_WEATHER_TOOL
+
+    with server.client() as client:
+        files = [
+            client.files.create(file=(name, data), purpose="assistants")
+            for name, data in (
+                ("otters.txt", b"Sea otters hold hands while sleeping."),
+                ("beavers.md", b"# Beavers\n\nBeavers build dams from branches and mud."),
+            )
+        ]
+        store = client.vector_stores.create(name="animals", file_ids=[f.id for f in files])
+        wait_store(client, store.id)
+        assistant = client.beta.assistants.create(
+            model="echo",
+            name="helper",
+            tools=[{"type": "file_search"}, GET_WEATHER_TOOL],
+            tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+        )
+        threads = []
+        for n in range(3):
+            thread = client.beta.threads.create(metadata={"n": str(n)})
+            for word in ("alpha", "pelican", "gamma", "delta"):
+                client.beta.threads.messages.create(thread.id, role="user", content=f"{word} {n}")
+            threads.append(thread.id)
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=threads[0], assistant_id=assistant.id
+        )
+        assert run.status == "completed"
+        client.beta.threads.messages.create(threads[1], role="user", content="/search otters")
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=threads[1], assistant_id=assistant.id
+        )
+        assert run.status == "completed"
+        client.beta.threads.messages.create(threads[2], role="user", content=CALL_WEATHER)
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=threads[2], assistant_id=assistant.id
+        )
+        assert run.status == "requires_action"
+        call = run.required_action.submit_tool_outputs.tool_calls[0]
+        run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id,
+            thread_id=threads[2],
+            tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}],
+        )
+        assert run.status == "completed"
+        second = client.beta.threads.messages.list(threads[0], order="asc").data[1]
+        client.beta.threads.messages.delete(second.id, thread_id=threads[0])  # a tombstone
+        gone = client.beta.assistants.create(model="echo", name="gone")
+        client.beta.assistants.delete(gone.id)
+    return {
+        "files": [f.id for f in files],
+        "store": store.id,
+        "assistant": assistant.id,
+        "threads": threads,
+        "deleted_message": second.id,
+    }
+
+
+def _snapshot(server: Any, made: dict[str, Any]) -> dict[str, Any]:
+    """Everything the API answers about what `_fill` made (search scores aside: the keyword
+    rankers differ between backends)."""
+    from server_helpers import raw_http
+
+    out: dict[str, Any] = {}
+    with raw_http(server) as http:
+
+        def get(path: str, **params: Any) -> Any:
+            response = http.get(path, params=params)
+            assert response.status_code == 200, (path, response.text)
+            return response.json()
+
+        def walk(path: str, **params: Any) -> list[Any]:
+            pages, after = [], None
+            while True:
+                page = get(path, limit=2, **params, **({"after": after} if after else {}))
+                pages.append(page)
+                if not page["has_more"]:
+                    return pages
+                after = page["last_id"]
+
+        out["assistants"] = walk("assistants")
+        out["assistant"] = get(f"assistants/{made['assistant']}")
+        out["files"] = get("files")
+        out["content"] = [http.get(f"files/{f}/content").content for f in made["files"]]
+        out["store"] = get(f"vector_stores/{made['store']}")
+        out["store_files"] = walk(f"vector_stores/{made['store']}/files")
+        out["parsed"] = [
+            get(f"vector_stores/{made['store']}/files/{f}/content") for f in made["files"]
+        ]
+        found = http.post(f"vector_stores/{made['store']}/search", json={"query": "beavers dams"})
+        out["store_search"] = [(r["file_id"], r["content"]) for r in found.json()["data"]]
+        for thread in made["threads"]:
+            out[thread] = get(f"threads/{thread}")
+            out[f"{thread}/messages"] = walk(f"threads/{thread}/messages")
+            out[f"{thread}/messages/desc"] = walk(f"threads/{thread}/messages", order="asc")
+            runs = walk(f"threads/{thread}/runs")
+            out[f"{thread}/runs"] = runs
+            for page in runs:
+                for run in page["data"]:
+                    out[run["id"]] = walk(
+                        f"threads/{thread}/runs/{run['id']}/steps",
+                        **{
+                            "include[]": "step_details.tool_calls[*].file_search.results[*].content"
+                        },
+                    )
+        # a cursor naming the deleted message still resolves (tombstones)
+        out["after_deleted"] = get(
+            f"threads/{made['threads'][0]}/messages", after=made["deleted_message"], order="asc"
+        )
+        hits = get("spool/search", q="pelican")
+        out["message_search"] = [(h["message_id"], h["thread_id"]) for h in hits["data"]]
+    return out
+
+
+@needs_postgres
+def test_migrate_a_sqlite_data_dir_into_postgresql_loses_nothing(
+    start_server: Any, database: str, tmp_path: Path
+) -> None:
+    source = start_server(data_dir=tmp_path / "sqlite")
+    made = _fill(source)
+    before = _snapshot(source, made)
+    source.stop()
+    blobs = tmp_path / "shared-blobs"
+    command = [sys.executable, "-m", "spool", "serve", "migrate",
+               "--from", str(tmp_path / "sqlite"), "--to", database, "--blobs", str(blobs)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "messages: 16" in result.stdout and "blobs: 2 copied" in result.stdout, result.stdout
+    served = start_server(
+        data_dir=tmp_path / "replica", extra_args=["--database", database, "--blobs", str(blobs)]
+    )
+    after = _snapshot(served, made)
+    assert before["store_search"] and len(before["message_search"]) == 2
+    assert before["after_deleted"]["data"] and len(before["files"]["data"]) == 2
+    assert after.keys() == before.keys()
+    for key in before:
+        assert after[key] == before[key], key
+    with served.client() as client:  # and it goes on: new objects come after the copied ones
+        thread = made["threads"][0]
+        new = client.beta.threads.messages.create(thread, role="user", content="after the move")
+        listed = client.beta.threads.messages.list(thread, order="desc", limit=1).data
+        assert [m.id for m in listed] == [new.id]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2
+    assert "not empty" in again.stderr and "migrate into an empty database" in again.stderr

@@ -38,7 +38,7 @@ def main(ctx: click.Context, data_dir: str | None, profile: str, model: str | No
     sys.exit(run_tui(data_dir=data_dir, profile=profile, model=model))
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free port).")
 @click.option("--api-key", envvar="SPOOL_API_KEY", default=None, help="Bearer key (SPOOL_API_KEY).")
@@ -125,7 +125,9 @@ def serve(
     lease_expire_s: float,
     event_retention_s: float,
 ) -> None:
-    """Run the Assistants v2 compatible server."""
+    """Run the Assistants v2 compatible server (`spool serve migrate`: SQLite → PostgreSQL)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from pathlib import Path
 
     from spool.config import data_dir as resolve_data_dir
@@ -149,6 +151,48 @@ def serve(
     except ServeError as exc:
         click.echo(f"spool serve: {exc}", err=True)
         sys.exit(2)
+
+
+@serve.command("migrate")
+@click.option(
+    "--from",
+    "source_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The SQLite data dir to copy (its spool.db; stop the server using it first).",
+)
+@click.option("--to", "url", required=True, help="An empty PostgreSQL database: postgresql://…")
+@click.option(
+    "--blobs",
+    "blobs_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Copy the files' bytes into this blobs dir (default: they stay in DIR/files; serve "
+    "with --blobs DIR/files).",
+)
+def serve_migrate(source_dir: str, url: str, blobs_dir: str | None) -> None:
+    """Copy a SQLite data dir into an empty PostgreSQL database, losing nothing."""
+    import asyncio
+    from pathlib import Path
+
+    from spool.server.storage import check_url
+
+    problem = check_url(url)
+    if problem:
+        click.echo(f"spool serve migrate: --to: {problem}", err=True)
+        sys.exit(2)
+    from spool.server.storage.copy import MigrateError, migrate
+
+    source = Path(source_dir)
+    blobs = Path(blobs_dir) if blobs_dir else None
+    say = lambda line: click.echo(f"spool serve migrate: {line}")  # noqa: E731
+    try:
+        asyncio.run(migrate(source, url, blobs_to=blobs, say=say))
+    except MigrateError as exc:
+        click.echo(f"spool serve migrate: {exc}", err=True)
+        sys.exit(2)
+    where = blobs or source / "files"
+    say(f"done; serve it with: spool serve --database URL --blobs {where}")
 
 
 @main.command()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 from spool.server.storage.base import PAGE_BYTES, Database
@@ -123,6 +123,22 @@ class PostgresDatabase(Database):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self._conn() as conn, conn.cursor() as cursor:
             await cursor.executemany(to_psycopg(sql), rows)
+
+    async def copy_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> int:
+        """COPY rows into a table (in the open transaction, if any); how many were copied."""
+        count = 0
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        async with (
+            self._conn() as conn,
+            conn.cursor() as cursor,
+            cursor.copy(statement) as copy,
+        ):
+            for row in rows:
+                await copy.write_row(row)
+                count += 1
+        return count
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
