@@ -514,3 +514,31 @@ async def test_code_run_over_an_attached_table(isolated_dirs: Path) -> None:
         await type_and_send(pilot, "/code print(open('/mnt/data/supplies.csv').read())")
         assert await run_ended(app, timeout=60) == "completed"
         assert view(app).last_reply() == "Code output: item,count\nblanket,3"
+
+
+async def test_a_file_deleted_before_the_post_is_uploaded_again_on_retry(
+    isolated_dirs: Path,
+) -> None:
+    """A message resent with its files by id, one of them deleted from the server meanwhile:
+    the post is refused (unsent, the reason says so), F5 uploads it again from disk and posts."""
+    guide, _image = files(isolated_dirs)
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.add_pending_paths([guide])
+        await type_and_send(pilot, "first")
+        assert await run_ended(app) == "completed"
+        old_id = last_user(app).attachments[0].file_id
+        await app.connection.client.files.delete(old_id)  # e.g. from the files panel
+        app.give_back_pending(last_user(app).attachments)  # by id, as edit-and-resend does
+        await type_and_send(pilot, "second")
+        item = await wait_until(lambda: last_user(app).status == "unsent" and last_user(app))
+        assert "no file found" in (item.error or "")
+        assert "gone from the server, uploaded again on retry" in (item.error or "")
+        assert item.attachments[0].file_id is None
+        await pilot.press("f5")
+        assert await run_ended(app) == "completed"
+        new_id = last_user(app).attachments[0].file_id
+        assert new_id and new_id != old_id
+        first = next(i for i in view(app).items if isinstance(i, MessageItem) and i.text == "first")
+        assert first.attachments[0].file_id == old_id  # the first message's record is its own

@@ -216,6 +216,24 @@ async def upload_missing(
             on_uploaded(attachment)
 
 
+async def forget_missing(client: Any, attachments: Iterable[Attachment]) -> list[str]:
+    """Attachments whose file is gone from the server (a post refused them) lose their file id
+    when their local file is known, so the next try uploads them again; returns their names
+    (those without a local file stay as they are)."""
+    import openai
+
+    gone = []
+    for attachment in attachments:
+        if not attachment.file_id or not attachment.path:
+            continue
+        try:
+            await client.files.retrieve(attachment.file_id)
+        except openai.NotFoundError:
+            attachment.file_id = None
+            gone.append(attachment.name)
+    return gone
+
+
 # --- the post and the run ----------------------------------------------------------------------
 def message_parts(
     text: str, attachments: list[Attachment]

@@ -109,6 +109,7 @@ class AttachMixin(AppHost):
         """A message taken back: its files are pending again (before any chosen since)."""
         if not attachments:
             return
+        attachments = [Attachment.from_doc(a.to_doc()) for a in attachments]  # its own copies
         current = self.pending()
         keys = {(a.path, a.file_id) for a in attachments}
         self.set_pending(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spool.client.attachments import AttachmentError, message_parts
+from spool.client.attachments import AttachmentError, forget_missing, message_parts
 from spool.client.outbox import NEW_THREAD, Outbox
 from spool.client.runs import RunError
 from spool.client.view_model import Attachment, MessageItem, ThreadView
@@ -233,13 +233,30 @@ class SendingMixin(AppHost):
                 attachments=listed,
             )
         except RunError as exc:
+            reason = str(exc)
+            if not exc.sent and item.attachments and not exc.connection_lost:
+                reason = await self._files_gone(item, reason)
             self._delivering.discard(tid)
             if not exc.sent:
-                self.outbox.failed(item, str(exc))
-            self._report_failure(tid, str(exc), connection_lost=exc.connection_lost)
+                self.outbox.failed(item, reason)
+            self._report_failure(tid, reason, connection_lost=exc.connection_lost)
             return
         self._delivering.discard(tid)
         self.after_run(view, outcome.status, outcome.error)
+
+    async def _files_gone(self, item: MessageItem, reason: str) -> str:
+        """The post was refused: files of it that are gone from the server (deleted since they
+        were uploaded) lose their id, so a retry uploads them again from disk."""
+        assert self.driver is not None
+        try:
+            gone = await forget_missing(self.driver.client, item.attachments)
+        except Exception:
+            return reason  # cannot tell: the reason stands
+        if not gone:
+            return reason
+        self.outbox.uploaded(item)
+        item.error = f"{reason} ({', '.join(gone)}: gone from the server, uploaded again on retry)"
+        return item.error
 
     # --- after a run -----------------------------------------------------------------------------
     def after_run(self, view: ThreadView, status: str, error: str | None) -> None:
