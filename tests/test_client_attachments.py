@@ -165,3 +165,12 @@ def test_from_message_keeps_the_attached_order() -> None:
         ("file-img", ("code_interpreter",), True),
         ("file-only-part", (), True),
     ]
+
+
+async def test_tools_for_run_adds_to_the_offered_tools() -> None:
+    """With the run's own tools (MCP functions in the run options), the attachments' tools are
+    added to those; nothing needed: None (the assistant's own stay)."""
+    mcp = {"type": "function", "function": {"name": "search_notes"}}
+    got = await att.tools_for_run(None, "asst_1", {"code_interpreter"}, [mcp])
+    assert got == [mcp, {"type": "code_interpreter"}]
+    assert await att.tools_for_run(None, "asst_1", set(), [mcp]) is None
