@@ -4,6 +4,7 @@ by concurrent asks, least recently used out, clear errors) and saving files into
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,9 @@ def test_save_never_overwrites_and_stays_in_the_folder(tmp_path: Path) -> None:
     assert escaped.parent == folder and escaped.name == "evil.txt"
     assert save_file(folder, "..", b"y").name == "file"
     assert not [p for p in folder.iterdir() if p.name.startswith(".spool-")]  # no leftovers
+    umask = os.umask(0)
+    os.umask(umask)
+    assert first.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not 0600
 
 
 def test_names_and_sizes() -> None:

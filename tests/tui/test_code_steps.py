@@ -161,6 +161,18 @@ async def test_a_plot_shows_inline_opens_full_size_and_saves(isolated_dirs: Path
         assert len(images) == 2  # in the code step and in the reply
         await wait_until(lambda: all(i.loaded for i in images), what="images loaded")
         assert app.file_cache().downloads == 1  # one download for both
+        await pilot.pause()
+        reply_widget = app.transcript.widget_for(reply)
+        kids = [type(c).__name__ for c in reply_widget.children]
+        assert kids.index("MessageMedia") > kids.index("MarkdownChunk")  # under the text
+        pictures = [p for i in images for p in i.query(".picture")]
+        assert len(pictures) == 2
+        await wait_until(lambda: all(p.size.height > 5 for p in pictures), what="drawn", timeout=5)
+        await pilot.pause()
+        # the message grew around its picture (it arrived after the message was laid out)
+        media = reply_widget.query_one(MessageMedia)
+        assert media.size.height > pictures[1].size.height
+        assert reply_widget.size.height > media.size.height
         image = app.transcript.widget_for(step).query_one(InlineImage)
         assert image.fetched is not None and image.fetched.data.startswith(b"\x89PNG")
         assert image.query(".picture")  # drawn (half blocks)

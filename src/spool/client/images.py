@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,12 +146,11 @@ def save_file(folder: Path, name: str, data: bytes) -> Path:
     folder = folder.expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     target = _free_name(folder, safe_name(name))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-", suffix=".part")
+    tmp = folder / f".spool-{uuid.uuid4().hex}.part"  # (open() gives the umask's mode)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return target

@@ -36,6 +36,7 @@ ImageMode = Literal["auto", "halfcell", "placeholder"]
 GRAPHICS_TERMS = ("kitty", "foot", "mlterm", "ghostty", "contour", "wezterm")
 GRAPHICS_PROGRAMS = ("WezTerm", "iTerm.app", "ghostty", "mlterm", "contour")
 
+INLINE_COLUMNS = 44  # how wide an image is in the transcript
 _mode: ImageMode = "placeholder"  # until prepare_terminal_graphics() says more
 
 
@@ -96,19 +97,31 @@ def image_mode(app: Any) -> ImageMode:
     return getattr(app, "image_mode", None) or _mode
 
 
-def image_widget(data: bytes, mode: ImageMode) -> Widget:
-    """A textual-image widget for PNG/JPEG/... bytes (raises on bytes that are no image)."""
+def image_widget(data: bytes, mode: ImageMode, *, columns: int | None = None) -> Widget:
+    """A textual-image widget for PNG/JPEG/... bytes (raises on bytes that are no image).
+
+    With `columns` it is that wide and as tall as the picture's aspect says (set here: the
+    library sizes a fixed width from the widget's laid-out size, which is 0 on its first layout,
+    and nothing lays it out again); without, it fits its container.
+    """
     from PIL import Image as PILImage
 
     picture = PILImage.open(io.BytesIO(data))
     picture.load()
     if mode == "halfcell":
-        from textual_image.widget import HalfcellImage
+        from textual_image.widget import HalfcellImage as Drawn
+    else:
+        from textual_image.widget import Image as Drawn  # type: ignore[assignment]
+    widget = Drawn(picture, classes="picture")
+    if columns:
+        from textual_image.widget import get_cell_size
 
-        return HalfcellImage(picture, classes="picture")
-    from textual_image.widget import Image
-
-    return Image(picture, classes="picture")
+        cell = get_cell_size()
+        width_px, height_px = picture.size
+        rows = round(columns * cell.width * height_px / max(1, width_px) / cell.height)
+        widget.styles.width = columns
+        widget.styles.height = max(1, rows)
+    return widget
 
 
 def caption(fetched: FetchedFile | None, file_id: str, note: str = "") -> Text:
@@ -137,7 +150,6 @@ class InlineImage(Vertical):
     DEFAULT_CSS = """
     InlineImage { height: auto; width: 100%; margin: 1 0 0 0; }
     InlineImage .caption { height: 1; color: $text-muted; }
-    InlineImage .picture { width: 44; max-width: 100%; height: auto; }
     InlineImage.-error .caption { color: $error; }
     InlineImage:focus .caption { background: $boost; color: $text; }
     """
@@ -184,10 +196,22 @@ class InlineImage(Vertical):
         note = self._keys()
         if mode != "placeholder":
             try:
-                await self.mount(image_widget(self.fetched.data, mode))
+                columns = min(INLINE_COLUMNS, self.size.width or INLINE_COLUMNS)
+                await self.mount(image_widget(self.fetched.data, mode, columns=columns))
             except Exception as exc:  # not an image after all, or the library is missing
                 note = f"(cannot be shown: {exc}) · {note}"
+            else:
+                self.call_after_refresh(self._grow_ancestors)
         label.update(caption(self.fetched, self.file_id, note))
+
+    def _grow_ancestors(self) -> None:
+        """The picture arrived after its message was laid out: every container up to the
+        scrolling transcript lays out again (messages do not ask for it themselves; see
+        `spool.tui.widgets.message._QUIET_VIRTUAL_SIZE`)."""
+        for node in self.ancestors:
+            if not isinstance(node, Widget) or node.is_scrollable:
+                break
+            node.refresh(layout=True)
 
     @property
     def loaded(self) -> bool:

@@ -379,7 +379,7 @@ class MessageView(Vertical):
         with self.app.batch_update():
             await self.query(".who").remove()
             await body.remove()
-            await self.mount(final, before=self._sources)
+            await self.mount(final, before=self._sources or self._media)
 
     @property
     def shown_reply(self) -> str:
