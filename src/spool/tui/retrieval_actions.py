@@ -29,9 +29,10 @@ RETRIEVAL_ACTIONS: list[tuple[str, str, str]] = [
     ("spool.sources", "show_sources", "Sources of the focused reply (or the last one)"),
     ("spool.vector_stores", "vector_stores", "Vector stores: create, add files, test search"),
 ]
+# priority: the composer (a TextArea) would otherwise take alt+<letter> as the letter
 RETRIEVAL_BINDINGS = [
-    Binding("alt+c", "show_sources", "Sources", id="spool.sources"),
-    Binding("alt+v", "vector_stores", "Stores", id="spool.vector_stores"),
+    Binding("alt+c", "show_sources", "Sources", id="spool.sources", priority=True),
+    Binding("alt+v", "vector_stores", "Stores", id="spool.vector_stores", priority=True),
 ]
 
 
