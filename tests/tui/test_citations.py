@@ -236,3 +236,55 @@ async def test_export_keeps_citations_as_footnotes(tmp_path: Path) -> None:
         assert note["message_ids"] == [doc["messages"][-1]["id"]]
         annotation = doc["messages"][-1]["content"][0]["text"]["annotations"][0]
         assert annotation["file_citation"]["file_id"] == guide_id  # the API object as it is
+
+
+async def test_copy_gives_numbered_markers_and_sources(tmp_path: Path, monkeypatch: Any) -> None:
+    from .test_clipboard import use, working_clipboard
+
+    copy, paste = working_clipboard()
+    use(monkeypatch, copy, paste)
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        widget, _guide_id = await cited_reply(app, pilot, tmp_path)
+        app.composer.focus()
+        await pilot.press("ctrl+y")  # the last reply
+        await wait_until(lambda: paste(), what="copied")
+        assert paste().endswith('night" [1]\n\n[1] lighthouse.md') and "【" not in paste()
+        widget.focus()
+        copy("")
+        await pilot.press("ctrl+y")  # the focused message
+        await wait_until(lambda: paste(), what="copied again")
+        assert paste().endswith("[1] lighthouse.md")
+
+
+async def test_names_the_markers_do_not_give_are_looked_up(tmp_path: Path) -> None:
+    from spool.client.view_model import MessageItem
+
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app)
+        path = tmp_path / "handbook.pdf.txt"
+        path.write_text("Leave: 25 days a year.\n")
+        file_id = (await app.connection.client.files.create(file=path, purpose="assistants")).id
+        item = MessageItem("msg_cited", "assistant", "25 days【4:0†source】 and more【4:1†source】")
+        item.citations.add(
+            [
+                {
+                    "type": "file_citation",
+                    "text": "【4:0†source】",
+                    "file_citation": {"file_id": file_id},
+                },
+                {
+                    "type": "file_citation",
+                    "text": "【4:1†source】",
+                    "file_citation": {"file_id": "file-gone"},
+                },
+            ]
+        )
+        view(app).add(item)
+        await app.wait_for_ui()
+        rows = await wait_until(lambda: list(app.transcript.query(SourceRow)), what="rows")
+        await wait_until(lambda: rows[0].source.name == "handbook.pdf.txt", what="name learnt")
+        assert rows[1].source.name == "file-gone"  # a file that is gone keeps its id
+        assert "25 days[1] and more[2]" in rows[0].parent.parent.shown_reply
+        await pilot.pause()

@@ -118,6 +118,13 @@ class Footnotes:
         return [file_id for file_id in self.numbers if file_id not in self.names]
 
 
+def cited_text(text: str, notes: Footnotes) -> str:
+    """A reply as it is copied: markers as `[n]`, then a `[n] file name` line per source."""
+    if not len(notes):
+        return text
+    return notes.show(text).rstrip() + "\n\n" + "\n".join(notes.lines())
+
+
 async def learn_names(client: Any, footnotes: Footnotes, cache: dict[str, str]) -> bool:
     """Look up the names of cited files (`files.retrieve`, remembered in `cache`); True if a
     name was learnt. A file that is gone keeps the name in its marker."""

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.widget import Widget
 
-from spool.client.view_model import ThreadView
+from spool.client.citations import cited_text
+from spool.client.view_model import MessageItem, ThreadView
 from spool.tui.clipboard import CopyReport, copy_text
 from spool.tui.screens.help import KeyHelp
 from spool.tui.tool_answers import LOCAL_TOOL, MAX_AUTO_ROUNDS, TOOL_PALETTE, ToolAnswersMixin
@@ -180,10 +181,15 @@ class WorkflowsMixin(ToolAnswersMixin):
         message = self.focused_message()
         if message is not None:
             who = "your message" if message.item.role == "user" else "the message"
-            self.copy_out(message.item.text, who)
+            self.copy_out(cited_text(message.item.text, message.item.citations), who)
             return
         view = self.workspace.views.get(self.current or "")
-        text = view.last_reply() if view else None
+        replies = [
+            i
+            for i in (view.items if view else [])
+            if isinstance(i, MessageItem) and i.role == "assistant" and i.text
+        ]
+        text = cited_text(replies[-1].text, replies[-1].citations) if replies else None
         if not text:
             self.notify("No reply to copy yet.", severity="warning")
             return
