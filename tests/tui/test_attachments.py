@@ -434,9 +434,11 @@ async def test_chips_per_thread_take_back_and_remove(isolated_dirs: Path) -> Non
         assert [a.name for a in app.pending()] == ["packing-guide.md"]
 
         app.add_pending_paths([image])
-        await bar.run_action("remove(0)")  # the ✕ of the first chip
         await pilot.pause()
-        assert [a.name for a in app.pending()] == ["chart.png"]
+        chips = bar.query_one("#chips")
+        first_line = chips.render().plain.splitlines()[0]
+        await pilot.click(chips, offset=(first_line.index("✕"), 0))  # the first chip's ✕
+        await wait_until(lambda: [a.name for a in app.pending()] == ["chart.png"], what="gone")
 
 
 async def test_edit_and_resend_keeps_the_files(isolated_dirs: Path) -> None:

@@ -50,6 +50,14 @@ def chip_markup(index: int, attachment: Attachment, *, removable: bool = True) -
     return f"[reverse] {label} [/reverse]"
 
 
+class ChipsLine(Static):
+    """The chips themselves: a click on a chip's ✕ asks to remove it."""
+
+    def action_remove(self, index: int) -> None:
+        """Remove the chip at `index` (the ✕ of its markup)."""
+        self.post_message(AttachmentsBar.Remove(index))
+
+
 class AttachmentsBar(Vertical):
     """Pending attachments of the next message and the upload progress."""
 
@@ -78,7 +86,7 @@ class AttachmentsBar(Vertical):
         self._timer = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="chips")
+        yield ChipsLine("", id="chips")
         with Horizontal(id="upload"):
             yield Label("", id="upload-label")
             yield ProgressBar(total=100, show_eta=False, id="upload-bar")
