@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.markup import escape
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Label, ProgressBar, Static
 
 from spool.client.attachments import human_size, tools_label
@@ -83,7 +84,7 @@ class AttachmentsBar(Vertical):
         self.attachments: list[Attachment] = []
         self.progress: UploadProgress | None = None
         self.last_upload: UploadProgress | None = None  # the latest upload, once it ended
-        self._timer = None
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield ChipsLine("", id="chips")
