@@ -153,3 +153,20 @@ async def test_help_lines_bindings_and_palette(tmp_path: Path) -> None:
             lambda: any("cites a source" in n.message for n in app._notifications),
             what="no sources",
         )
+
+
+async def test_the_add_prompt_completes_paths(tmp_path: Path) -> None:
+    (tmp_path / "lighthouse.md").write_text(GUIDE)
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        await pilot.press("n")
+        await answer(app, pilot, "Manuals")
+        await wait_until(lambda: screen.rows, what="created")
+        await pilot.press("a")
+        prompt = await wait_until(lambda: isinstance(app.screen, PromptScreen) and app.screen)
+        await pilot.press(*f"{tmp_path}/ligh")
+        field = prompt.query_one(Input)
+        await wait_until(lambda: field._suggestion.endswith("lighthouse.md"), what="suggestion")
+        await pilot.press("right", "enter")
+        await wait_until(lambda: [f.name for f in screen.files] == ["lighthouse.md"], what="added")

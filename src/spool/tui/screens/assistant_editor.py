@@ -42,6 +42,7 @@ from spool.client.assistants import (
     tools_to_text,
 )
 from spool.client.vector_stores import StoreError, VectorStores
+from spool.tui.screens.attach import PathSuggester
 from spool.tui.screens.confirm import ConfirmScreen
 
 FIELDS = (
@@ -221,8 +222,10 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
         files = SelectionList[str](
             *((file_id, file_id, True) for file_id in s.code_files), id="code_files", compact=True
         )
+        path = self._input("", "code_upload", "a path to upload, e.g. ~/data.csv (→ completes)")
+        path.suggester = PathSuggester()
         upload = Horizontal(
-            self._input("", "code_upload", "a path to upload, e.g. ~/data.csv"),
+            path,
             Button("Upload", id="upload", compact=True),
             classes="side",
         )

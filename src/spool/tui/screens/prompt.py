@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from spool.tui.screens.help import KeyHelp
@@ -27,9 +28,16 @@ class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(
-        self, question: str, *, value: str = "", placeholder: str = "", cursor_blink: bool = True
+        self,
+        question: str,
+        *,
+        value: str = "",
+        placeholder: str = "",
+        cursor_blink: bool = True,
+        suggester: Suggester | None = None,
     ) -> None:
         super().__init__()
+        self.suggester = suggester  # e.g. path completion (→ takes it)
         self.question = question
         self.value = value
         self.placeholder = placeholder
@@ -38,7 +46,9 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(f"{self.question} (Enter confirms, escape cancels)")
-            inp = Input(self.value, placeholder=self.placeholder, id="answer")
+            inp = Input(
+                self.value, placeholder=self.placeholder, id="answer", suggester=self.suggester
+            )
             inp.cursor_blink = self.cursor_blink
             yield inp
 

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from spool.client.vector_stores import Hit, StoreError, StoreFileRow, StoreRow, VectorStores
 from spool.client.vector_stores import human_bytes as size_text
+from spool.tui.screens.attach import PathSuggester
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import KeyHelp
 from spool.tui.screens.prompt import PromptScreen
@@ -290,6 +291,7 @@ class VectorStoresScreen(ModalScreen[None]):
                 f"Files to add to {store.name or store.id} (paths, space separated)",
                 placeholder="~/notes/guide.md ./report.pdf",
                 cursor_blink=self.cursor_blink,
+                suggester=PathSuggester(),  # → takes the completion
             ),
             answered,
         )
