@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,13 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2 as httpx
 import openai
 
 from _server import API_KEY, cpu_seconds
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
-HEADERS = {"Authorization": f"Bearer {API_KEY}", "OpenAI-Beta": "assistants=v2"}
 
 
 @dataclass
@@ -56,8 +56,10 @@ def start_replica(tmp: Path, index: int, *extra: str) -> Replica:
     data.mkdir(parents=True, exist_ok=True)
     config = data / "config.toml"
     config.write_text('default_model = "echo"\n', encoding="utf-8")
+    profile = os.environ.get("SPOOL_BENCH_PROFILE")  # a directory: cProfile each replica there
+    prefix = ["-m", "cProfile", "-o", f"{profile}/replica-{index}.prof"] if profile else []
     args = [
-        sys.executable, "-m", "spool", "serve", "--port", "0", "--api-key", API_KEY,
+        sys.executable, *prefix, "-m", "spool", "serve", "--port", "0", "--api-key", API_KEY,
         "--data-dir", str(data), "--config", str(config), *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -86,8 +88,8 @@ def drain_output(proc: subprocess.Popen[str]) -> None:
 
 def stop(replicas: list[Replica]) -> None:
     for r in replicas:
-        if r.proc.poll() is None:
-            r.proc.terminate()
+        if r.proc.poll() is None:  # SIGINT: a clean stop that also lets cProfile write
+            r.proc.send_signal(signal.SIGINT)
     for r in replicas:
         with contextlib.suppress(subprocess.TimeoutExpired):
             r.proc.wait(15)
@@ -144,39 +146,56 @@ class LoadResult:
     streams: list[StreamResult] = field(default_factory=list)
     spool_cpu: float = 0.0
     pg_cpu: float = 0.0
+    client_cpu: float = 0.0
     wall: float = 0.0
 
 
-async def one_stream(
-    http: httpx.AsyncClient, url: str, assistant_id: str, thread_id: str
-) -> StreamResult:
+async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResult:
+    """One streamed run over a plain asyncio connection (HTTP/1.1, chunked): the client's cost
+    per event is a few microseconds, so 200 streams in one process measure the server."""
+    parts = urlsplit(url)
+    body = json.dumps({"assistant_id": assistant_id, "stream": True}).encode()
+    request = (
+        f"POST {parts.path}/threads/{thread_id}/runs HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {API_KEY}\r\nOpenAI-Beta: assistants=v2\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
     start = time.perf_counter()
-    last = None
-    first = None
+    first = last = None
     gap = 0.0
     events = 0
     final = ""
     try:
-        async with http.stream(
-            "POST",
-            f"{url}/threads/{thread_id}/runs",
-            json={"assistant_id": assistant_id, "stream": True},
-            headers=HEADERS,
-        ) as response:
-            if response.status_code != 200:
-                return StreamResult(False, error=f"HTTP {response.status_code}")
-            async for line in response.aiter_lines():
-                if not line.startswith("event: "):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        if status != b"200":
+            writer.close()
+            return StreamResult(False, error=f"HTTP {status.decode()}")
+        buffer = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            if size == 0:
+                break
+            chunk = await reader.readexactly(size + 2)
+            now = time.perf_counter()
+            buffer += chunk[:-2]
+            *frames, buffer = buffer.split(b"\n\n")
+            for frame in frames:
+                if not frame.startswith(b"event: "):
                     continue
-                now = time.perf_counter()
                 if first is None:
                     first = now - start
                 else:
                     gap = max(gap, now - last)  # type: ignore[operator]
                 last = now
                 events += 1
-                if line != "event: done":
-                    final = line.removeprefix("event: ")
+                name = frame.split(b"\n", 1)[0][7:].decode()
+                if name != "done":
+                    final = name
+        writer.close()
     except Exception as exc:  # a stream that breaks is an error, not a crash of the benchmark
         return StreamResult(False, error=repr(exc))
     ok = final == "thread.run.completed"
@@ -199,21 +218,18 @@ async def load(
                         messages=[{"role": "user", "content": f"/long {words}"}]
                     )
                 )
-    limits = httpx.Limits(max_connections=runs + 10, max_keepalive_connections=runs + 10)
     result = LoadResult(name)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        spool0 = sum(cpu_seconds(r.proc.pid) for r in replicas)
-        pg0 = pg_backends_cpu(database_url) if database_url else 0.0
-        wall0 = time.perf_counter()
-        result.streams = await asyncio.gather(
-            *(
-                one_stream(http, urls[i % len(urls)], assistant.id, t.id)
-                for i, t in enumerate(threads)
-            )
-        )
-        result.wall = time.perf_counter() - wall0
-        result.spool_cpu = sum(cpu_seconds(r.proc.pid) for r in replicas) - spool0
-        result.pg_cpu = (pg_backends_cpu(database_url) - pg0) if database_url else 0.0
+    spool0 = sum(cpu_seconds(r.proc.pid) for r in replicas)
+    pg0 = pg_backends_cpu(database_url) if database_url else 0.0
+    client0 = time.process_time()
+    wall0 = time.perf_counter()
+    result.streams = await asyncio.gather(
+        *(one_stream(urls[i % len(urls)], assistant.id, t.id) for i, t in enumerate(threads))
+    )
+    result.wall = time.perf_counter() - wall0
+    result.client_cpu = time.process_time() - client0
+    result.spool_cpu = sum(cpu_seconds(r.proc.pid) for r in replicas) - spool0
+    result.pg_cpu = (pg_backends_cpu(database_url) - pg0) if database_url else 0.0
     return result
 
 
@@ -250,7 +266,7 @@ def report(results: list[LoadResult], runs: int, words: int, delay: int) -> None
             f"{r.name:<10} {errors:>6} {pct(firsts, 50):>8.0f}ms {pct(firsts, 99):>8.0f}ms "
             f"{pct(gaps, 50):>6.0f}ms {pct(gaps, 99):>6.0f}ms {events:>7} "
             f"{per_k:>11.1f}ms {pg_k:>8.1f}ms {r.wall:>5.1f}s   (CPU/1k total {total:.1f} ms, "
-            f"{total / base:.2f}x of {results[0].name})"
+            f"{total / base:.2f}x of {results[0].name}; client CPU {r.client_cpu:.1f} s)"
         )
         for s in [s for s in r.streams if not s.ok][:3]:
             print(f"    error: {s.error}")

@@ -159,7 +159,7 @@ async def test_a_dead_replicas_runs_are_taken_over(replicas: Any) -> None:
     # A dies: its loops stop and its connections drop, nothing is handed over.
     for task in a._tasks:
         task.cancel()
-    await a._control.close()
+    await a._control.close()  # the pool
     await a._writer.close()
     a._closed = True
     started = asyncio.get_running_loop().time()

@@ -70,6 +70,7 @@ class OpenMessage:
     pending: str = ""
     emitted: bool = False
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    flushing: asyncio.Task[None] | None = None  # the periodic text write in flight
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -569,8 +570,20 @@ class RunManager(RunCoordination):
         now = time.monotonic()
         if now - open_message.last_flush >= FLUSH_INTERVAL_S:
             open_message.last_flush = now
-            open_message.message["content"] = open_message.content()
-            await self.db.update("messages", open_message.message)
+            if open_message.flushing is None or open_message.flushing.done():
+                # In a task: the stream never waits for the database (a PostgreSQL round-trip
+                # per flush held every delta of the run behind it); one write in flight at most.
+                open_message.flushing = asyncio.get_running_loop().create_task(
+                    self._flush_text(open_message)
+                )
+
+    async def _flush_text(self, open_message: OpenMessage) -> None:
+        """Store the text streamed so far (so a poll, or a crash, sees it)."""
+        message = {**open_message.message, "content": open_message.content()}
+        try:
+            await self.db.update("messages", message)
+        except Exception:
+            log.exception("storing the text of %s failed (the final write follows)", message["id"])
 
     def _emit_text(
         self,
@@ -650,6 +663,8 @@ class RunManager(RunCoordination):
         if active.citations:
             self._annotate_file_paths(active, open_message)
         active.message = None
+        if open_message.flushing is not None:  # its older text must not land after ours
+            await asyncio.shield(open_message.flushing)
         now = objects.now()
         message = open_message.message
         extra, active.message_parts = active.message_parts, []

@@ -1,13 +1,14 @@
 """N replicas on one PostgreSQL: leases, run events, LISTEN/NOTIFY, commands, takeover.
 
-Three connections of its own per replica (separate from the storage pool, so a busy pool
-never delays a renewal or an event): `listener` (LISTEN on both channels, fan-out in process),
+Connections of its own per replica (separate from the storage pool, so a busy pool never
+delays a renewal or an event): `listener` (LISTEN on both channels, fan-out in process),
 `writer` (appends events: whatever piled up while the previous batch was written goes in one
-COPY + one NOTIFY per run, in one transaction) and `control` (leases, commands, reads).
+COPY + a few NOTIFYs, in one transaction, `synchronous_commit = off`: a stream cache, the
+run's state is in the storage tables) and a `control` pool of up to 4 (leases, commands, reads).
 
-Every `renew_s` the replica renews all its leases in one UPDATE, takes over expired leases
-(`FOR UPDATE SKIP LOCKED`: each is taken by exactly one replica, which then owns it until it
-has failed or expired the run), collects its commands (in case a NOTIFY was missed while the
+Every `renew_s` the replica renews all its leases in one UPDATE; twice as often it takes over
+expired leases (`FOR UPDATE SKIP LOCKED`: each is taken by exactly one replica, which then owns
+it until it has failed or expired the run), collects its commands (in case a NOTIFY was missed while the
 listener reconnected) and, now and then, deletes old events. Times are the database's
 (`now()`), so replicas' clocks need not agree; only a parked run's expiry comes from the run.
 """
@@ -38,6 +39,9 @@ log = logging.getLogger("spool.server")
 
 FAR_FUTURE = 253402300799.0  # 9999-12-31: a parked run without an expiry
 RECONNECT_S = 1.0
+NOTIFY_BYTES = 7000  # a NOTIFY payload holds < 8000 bytes: "run:seq run:seq …" chunks of this
+CONTROL_CONNECTIONS = 4  # leases, locks, commands, reads for followers (many runs start at once)
+WRITE_PAUSE_S = 0.005  # between two event batches: fewer, larger transactions under load
 
 
 @dataclass
@@ -50,6 +54,24 @@ class _Follower:
 class _Pending:
     rows: list[tuple[str, int, bytes, bool]] = field(default_factory=list)
     newest: dict[str, int] = field(default_factory=dict)
+
+
+def _payloads(newest: dict[str, int]) -> list[str]:
+    """NOTIFY payloads for a batch: "run_id:seq" items, space-separated, few per batch (one
+    notification per run would cost every listener a Python object per run per batch)."""
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    for run_id, seq in newest.items():
+        item = f"{run_id}:{seq}"
+        if current and size + len(item) + 1 > NOTIFY_BYTES:
+            out.append(" ".join(current))
+            current, size = [], 0
+        current.append(item)
+        size += len(item) + 1
+    if current:
+        out.append(" ".join(current))
+    return out
 
 
 def new_replica_id() -> str:
@@ -105,12 +127,27 @@ class PostgresCoordinator(Coordinator):
         if problem:
             raise ValueError(problem)
         self.handler = handler
-        self._control = await self._connect()
-        async with self._control.transaction():
-            await self._control.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK,))
-            for statement in DDL:
-                await self._control.execute(statement)
+        from psycopg_pool import AsyncConnectionPool
+
+        setup = await self._connect()
+        try:
+            async with setup.transaction():
+                await setup.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK,))
+                for statement in DDL:
+                    await setup.execute(statement)
+        finally:
+            await setup.close()
+        self._control = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=CONTROL_CONNECTIONS,
+            kwargs={"autocommit": True},
+            open=False,
+            name="spool-coordination",
+        )
+        await self._control.open(wait=True, timeout=30)
         self._writer = await self._connect()
+        await self._writer.execute("SET synchronous_commit = off")
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(), name="spool-coord-listen"),
@@ -138,14 +175,14 @@ class PostgresCoordinator(Coordinator):
         self.followers.clear()
         if self._control is not None:
             with contextlib.suppress(Exception):
-                await self._control.execute(
+                await self._control_execute(
                     "UPDATE run_leases SET expires_at = now() WHERE replica = %s",
                     (self.replica,),
                 )
-        for conn in (self._control, self._writer):
-            if conn is not None:
+        for closable in (self._control, self._writer):
+            if closable is not None:
                 with contextlib.suppress(Exception):
-                    await conn.close()
+                    await closable.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -160,19 +197,19 @@ class PostgresCoordinator(Coordinator):
     # --- locks and leases --------------------------------------------------------------------
 
     async def _control_execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """One statement on the control pool (a broken connection is retried once: the pool
+        replaces it)."""
         import psycopg
 
         for attempt in range(2):
             try:
-                cursor = await self._control.execute(sql, params)
-                return await cursor.fetchall() if cursor.description else []
+                async with self._control.connection() as conn:
+                    cursor = await conn.execute(sql, params)
+                    return await cursor.fetchall() if cursor.description else []
             except psycopg.OperationalError:
                 if attempt or self._closed:
                     raise
-                log.warning("coordination: control connection lost; reconnecting")
-                with contextlib.suppress(Exception):
-                    await self._control.close()
-                self._control = await self._connect()
+                log.warning("coordination: a control connection was lost; retrying")
         raise AssertionError("unreachable")
 
     async def lock(self, run_id: str, thread_id: str) -> None:
@@ -239,9 +276,15 @@ class PostgresCoordinator(Coordinator):
         await self._control_execute("DELETE FROM run_leases WHERE run_id = %s", (run_id,))
 
     async def _lease_loop(self) -> None:
+        """Renew every `renew_s`; sweep twice as often, so a dead replica's run is failed
+        within `expire_s + renew_s / 2` (plus the time to fail it) of its last renewal."""
+        last_renewal = time.monotonic()
         while not self._closed:
-            await asyncio.sleep(self.settings.renew_s)
+            await asyncio.sleep(self.settings.renew_s / 2)
             try:
+                if time.monotonic() - last_renewal >= self.settings.renew_s * 0.99:
+                    last_renewal = time.monotonic()
+                    await self.renew()
                 await self._tick()
             except asyncio.CancelledError:
                 raise
@@ -249,7 +292,6 @@ class PostgresCoordinator(Coordinator):
                 log.exception("coordination: lease renewal failed (retrying)")
 
     async def _tick(self) -> None:
-        await self.renew()
         await self.sweep()
         await self._take_commands()
         now = time.monotonic()
@@ -357,6 +399,7 @@ class PostgresCoordinator(Coordinator):
             while True:
                 try:
                     await self._write(batch)
+                    await asyncio.sleep(WRITE_PAUSE_S)
                     break
                 except psycopg.OperationalError:
                     log.warning("coordination: event writer connection lost; reconnecting")
@@ -365,6 +408,7 @@ class PostgresCoordinator(Coordinator):
                     await asyncio.sleep(RECONNECT_S)
                     with contextlib.suppress(Exception):
                         self._writer = await self._connect()
+                        await self._writer.execute("SET synchronous_commit = off")
                 except psycopg.errors.UniqueViolation:
                     log.error("coordination: events already written (a lease was lost); dropped")
                     break
@@ -377,7 +421,7 @@ class PostgresCoordinator(Coordinator):
                     await copy.write_row(row)
             await cursor.execute(
                 "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
-                (EVENTS_CHANNEL, [f"{r}:{s}" for r, s in batch.newest.items()]),
+                (EVENTS_CHANNEL, _payloads(batch.newest)),
             )
 
     def follow(self, run_id: str, after: int = 0) -> Subscriber:
@@ -446,9 +490,12 @@ class PostgresCoordinator(Coordinator):
                 self._spawn(self._take_commands())
                 async for notify in conn.notifies():
                     if notify.channel == EVENTS_CHANNEL:
-                        run_id, _, seq = notify.payload.rpartition(":")
-                        if run_id in self.followers:
-                            self._wake(run_id, int(seq))
+                        if not self.followers:
+                            continue
+                        for item in notify.payload.split():
+                            run_id, _, seq = item.rpartition(":")
+                            if run_id in self.followers:
+                                self._wake(run_id, int(seq))
                     elif notify.payload == self.replica:
                         self._spawn(self._take_commands())
             except asyncio.CancelledError:
