@@ -77,15 +77,25 @@ class MediaMixin:
         self.run_worker(self._open_image(file_id), group="media", exit_on_error=False)
 
     async def _open_image(self, file_id: str) -> None:
+        import asyncio
+
         from spool.tui.screens.image_viewer import ImageViewerScreen
-        from spool.tui.widgets.image_view import image_mode
+        from spool.tui.widgets.image_view import decode, image_mode, load_library
 
         try:
             fetched = await self.fetch_file(file_id)
         except Exception as exc:
             self.notify(f"Could not load the image: {exc}", severity="error")
             return
-        self.push_screen(ImageViewerScreen(fetched, image_mode(self)))
+        mode = image_mode(self)
+        picture = None
+        if mode != "placeholder":
+            try:
+                await load_library()
+                picture = await asyncio.to_thread(decode, fetched.data)
+            except Exception as exc:  # (the inline image says why too)
+                self.notify(f"The image cannot be shown: {exc}", severity="warning")
+        self.push_screen(ImageViewerScreen(fetched, mode, picture))
 
     # --- saving ---------------------------------------------------------------------------------
     def action_save_files(self) -> None:

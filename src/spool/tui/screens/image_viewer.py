@@ -6,6 +6,8 @@ enter closes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Vertical
@@ -43,22 +45,21 @@ class ImageViewerScreen(ModalScreen[None]):
         Binding("s", "save", "Save", id="image_viewer.save"),
     ]
 
-    def __init__(self, fetched: FetchedFile, mode: ImageMode) -> None:
+    def __init__(self, fetched: FetchedFile, mode: ImageMode, picture: Any = None) -> None:
+        """`picture`: the decoded image (`image_view.decode`); None shows the name only."""
         super().__init__()
         self.fetched = fetched
         self.mode = mode
+        self.picture = picture
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(caption(self.fetched, self.fetched.file_id), classes="caption")
             with Center():
-                if self.mode == "placeholder":
-                    yield Static("(this terminal shows no images: s saves it to a folder)")
+                if self.mode == "placeholder" or self.picture is None:
+                    yield Static("(images are not drawn here: s saves it to a folder)")
                 else:
-                    try:
-                        yield image_widget(self.fetched.data, self.mode)
-                    except Exception as exc:
-                        yield Static(f"✖ cannot be shown: {exc}")
+                    yield image_widget(self.picture, self.mode)
             yield Static("s save · escape close", classes="hint")
 
     def action_save(self) -> None:

@@ -16,9 +16,11 @@ A focused image opens full size (enter or o) or is saved to a folder (s).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -78,18 +80,44 @@ def prepare_terminal_graphics(setting: str = "auto") -> ImageMode:
     if setting == "placeholder" or not tty:
         _mode = "placeholder"
         return _mode
-    try:
-        if setting == "auto" and may_have_graphics():
-            import textual_image.widget
-
-            _mode = "auto"
+    if setting == "auto" and may_have_graphics():
+        try:
+            import textual_image.widget  # noqa: F401  (~150 ms, only in such terminals)
+        except Exception:  # not installed, or a terminal that answers nonsense
+            _mode = "placeholder"
         else:
-            with _without_terminal_queries():
-                import textual_image.widget  # noqa: F401
-            _mode = "halfcell"
-    except Exception:  # not installed, or a terminal that answers nonsense
-        _mode = "placeholder"
+            _mode = "auto"
+    else:
+        _mode = "halfcell"  # the library is imported at the first image (load_library)
     return _mode
+
+
+_import_lock = threading.Lock()
+
+
+def _import_quietly() -> None:
+    with _import_lock:
+        if "textual_image.widget" in sys.modules:
+            return
+        with _without_terminal_queries():
+            import textual_image.widget  # noqa: F401
+
+
+async def load_library() -> None:
+    """Import textual-image (and Pillow) in a thread, without asking the terminal anything
+    (Textual reads it now); raises ImportError when it is not installed."""
+    if "textual_image.widget" not in sys.modules:
+        await asyncio.to_thread(_import_quietly)
+
+
+def decode(data: bytes) -> Any:
+    """A Pillow image from PNG/JPEG/... bytes (raises on bytes that are no image); slow for big
+    pictures: call it in a thread."""
+    from PIL import Image as PILImage
+
+    picture = PILImage.open(io.BytesIO(data))
+    picture.load()
+    return picture
 
 
 def image_mode(app: Any) -> ImageMode:
@@ -97,17 +125,13 @@ def image_mode(app: Any) -> ImageMode:
     return getattr(app, "image_mode", None) or _mode
 
 
-def image_widget(data: bytes, mode: ImageMode, *, columns: int | None = None) -> Widget:
-    """A textual-image widget for PNG/JPEG/... bytes (raises on bytes that are no image).
+def image_widget(picture: Any, mode: ImageMode, *, columns: int | None = None) -> Widget:
+    """A textual-image widget for a decoded picture (see `decode`, `load_library`).
 
     With `columns` it is that wide and as tall as the picture's aspect says (set here: the
     library sizes a fixed width from the widget's laid-out size, which is 0 on its first layout,
     and nothing lays it out again); without, it fits its container.
     """
-    from PIL import Image as PILImage
-
-    picture = PILImage.open(io.BytesIO(data))
-    picture.load()
     if mode == "halfcell":
         from textual_image.widget import HalfcellImage as Drawn
     else:
@@ -196,9 +220,13 @@ class InlineImage(Vertical):
         note = self._keys()
         if mode != "placeholder":
             try:
+                await load_library()
+                picture = await asyncio.to_thread(decode, self.fetched.data)
                 columns = min(INLINE_COLUMNS, self.size.width or INLINE_COLUMNS)
-                await self.mount(image_widget(self.fetched.data, mode, columns=columns))
-            except Exception as exc:  # not an image after all, or the library is missing
+                await self.mount(image_widget(picture, mode, columns=columns))
+            except ImportError:
+                note = f"(install textual-image to see it) · {note}"
+            except Exception as exc:  # not an image after all
                 note = f"(cannot be shown: {exc}) · {note}"
             else:
                 self.call_after_refresh(self._grow_ancestors)
