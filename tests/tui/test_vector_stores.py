@@ -170,3 +170,24 @@ async def test_the_add_prompt_completes_paths(tmp_path: Path) -> None:
         await wait_until(lambda: field._suggestion.endswith("lighthouse.md"), what="suggestion")
         await pilot.press("right", "enter")
         await wait_until(lambda: [f.name for f in screen.files] == ["lighthouse.md"], what="added")
+
+
+async def test_add_uploaded_files_by_id(tmp_path: Path) -> None:
+    (tmp_path / "bread.txt").write_text(BREAD)
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(app, pilot)
+        uploaded = await app.connection.client.files.create(
+            file=tmp_path / "bread.txt", purpose="assistants"
+        )
+        await pilot.press("n")
+        await answer(app, pilot, "Kitchen")
+        await wait_until(lambda: screen.rows, what="created")
+        await pilot.press("a")
+        await answer(app, pilot, "file-doesnotexist")
+        await wait_until(lambda: "Could not add the files" in screen.status_text, what="refused")
+        assert screen.files == []
+        await pilot.press("a")
+        await answer(app, pilot, uploaded.id)
+        await wait_until(lambda: [f.name for f in screen.files] == ["bread.txt"], what="added")
+        assert "Added bread.txt" in screen.status_text

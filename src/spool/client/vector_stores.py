@@ -215,10 +215,16 @@ class VectorStores:
         return uploaded
 
     async def add_paths(
-        self, store_id: str, paths: list[Path], progress: FileProgress | None = None
+        self,
+        store_id: str,
+        paths: list[Path],
+        progress: FileProgress | None = None,
+        *,
+        file_ids: list[str] | None = None,
     ) -> list[str]:
-        """Upload files and add them to the store (waits for their indexing); their ids."""
-        ids = [(await self.upload(p, progress)).id for p in paths]
+        """Upload files and add them, with already uploaded `file_ids`, to the store (waits for
+        their indexing); returns every id added."""
+        ids = [(await self.upload(p, progress)).id for p in paths] + list(file_ids or [])
         await self.add_files(store_id, ids)
         return ids
 

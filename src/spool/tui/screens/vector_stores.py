@@ -1,7 +1,8 @@
 """The vector store screen: the server's stores (name, status, file counts, size, expiry), the
 files of the highlighted one, and a test search with its ranked chunks (file, score, text).
 
-Keys: n creates a store, a adds files (paths; uploaded with a progress bar, then indexed), x
+Keys: n creates a store, a adds files (paths, uploaded with a progress bar, or the ids of
+uploaded files; then indexed), x
 removes the highlighted file from the store, d deletes the store (after asking), / searches it,
 r reloads, escape closes. All calls go through `spool.client.vector_stores.VectorStores`, in
 workers; a failure is said in the screen's status line and nothing is lost.
@@ -9,6 +10,7 @@ workers; a failure is said in the screen's status line and nothing is lost.
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -39,6 +41,7 @@ KEYS = [
     KeyHelp("escape (vector stores)", "Close the vector stores", "vector_stores.close"),
 ]
 HIT_CHARS = 300
+FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]+$")  # an uploaded file, added by its id
 
 
 class VectorStoresScreen(ModalScreen[None]):
@@ -276,19 +279,24 @@ class VectorStoresScreen(ModalScreen[None]):
             if not text:
                 return
             try:
-                paths = [Path(t).expanduser() for t in shlex.split(text)]
+                tokens = shlex.split(text)
             except ValueError as exc:
                 self.say(f"Cannot read those paths: {exc}", error=True)
                 return
+            paths = [Path(t).expanduser() for t in tokens]
+            ids = [
+                t for t, p in zip(tokens, paths, strict=True) if FILE_ID.match(t) and not p.exists()
+            ]
+            paths = [p for t, p in zip(tokens, paths, strict=True) if t not in ids]
             missing = [str(p) for p in paths if not p.is_file()]
             if missing:
                 self.say(f"No such file: {', '.join(missing)} (nothing was added)", error=True)
                 return
-            self._add(store.id, paths)
+            self._add(store.id, paths, ids)
 
         self.app.push_screen(
             PromptScreen(
-                f"Files to add to {store.name or store.id} (paths, space separated)",
+                f"Files to add to {store.name or store.id} (paths or uploaded file ids)",
                 placeholder="~/notes/guide.md ./report.pdf",
                 cursor_blink=self.cursor_blink,
                 suggester=PathSuggester(),  # → takes the completion
@@ -297,16 +305,16 @@ class VectorStoresScreen(ModalScreen[None]):
         )
 
     @work(exclusive=True, group="vector-store-add", exit_on_error=False)
-    async def _add(self, store_id: str, paths: list[Path]) -> None:
-        self.say(f"Adding {len(paths)} file(s)…")
+    async def _add(self, store_id: str, paths: list[Path], ids: list[str]) -> None:
+        self.say(f"Adding {len(paths) + len(ids)} file(s)…")
         try:
-            await self.stores.add_paths(store_id, paths, self._progress)
+            await self.stores.add_paths(store_id, paths, self._progress, file_ids=ids)
         except StoreError as exc:
             self.say(str(exc), error=True)
             return
         finally:
             self._progress_done()
-        names = ", ".join(p.name for p in paths)
+        names = ", ".join([p.name for p in paths] + [await self.stores.file_name(i) for i in ids])
         self._reload(say=f"Added {names}.")
 
     def action_remove(self) -> None:
