@@ -335,7 +335,7 @@ async def test_files_panel_download_detach_delete(isolated_dirs: Path) -> None:
         (f,) = panel.files
         assert (f.file_id, f.name) == (file_id, "packing-guide.md")
         assert f.uses[0] == "user message (search)"
-        assert f.uses[1].startswith("thread store vs_") and f.detachable
+        assert f.uses[1] == "the thread's vector store (completed)" and f.detachable
 
         await pilot.press("s")
         prompt = await wait_until(lambda: isinstance(app.screen, PromptScreen) and app.screen)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from spool.tui.screens.attach import AttachScreen
+from spool.tui.screens.thread_files import ThreadFilesScreen
 from spool.tui.widgets.attachments import AttachmentsBar, UploadProgress
 from spool.tui.widgets.message import MessageView
 
@@ -82,5 +83,23 @@ def test_upload_progress(snap_compare: Any, isolated_dirs: Path) -> None:
         await pilot.pause(0.3)
         app.set_focus(None)
         await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_thread_files_panel(snap_compare: Any, isolated_dirs: Path) -> None:
+    guide, _image = files(isolated_dirs)
+    app = snapshot_app(isolated_dirs / "data")
+
+    async def run_before(pilot: Any) -> None:
+        await ready(app)
+        app.add_pending_paths([guide])
+        await type_and_send(pilot, "the guide")
+        assert await run_ended(app) == "completed"
+        await pilot.press("alt+l")
+        await wait_until(
+            lambda: isinstance(app.screen, ThreadFilesScreen) and app.screen.loaded, what="files"
+        )
+        await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

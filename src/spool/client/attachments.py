@@ -358,7 +358,7 @@ class ThreadFile:
     file_id: str
     name: str = ""
     size: int | None = None
-    uses: list[str] = field(default_factory=list)  # "message (search)", "thread store vs_…"
+    uses: list[str] = field(default_factory=list)  # "user message (search)", …
     store_ids: list[str] = field(default_factory=list)  # the thread's stores holding it
     code_resource: bool = False  # in the thread's tool_resources.code_interpreter.file_ids
 
@@ -395,7 +395,7 @@ async def thread_files(client: Any, thread_id: str, names: FileNames) -> list[Th
         async for vs_file in client.vector_stores.files.list(store_id, limit=100):
             e = entry(vs_file.id)
             e.store_ids.append(store_id)
-            e.uses.append(f"thread store {store_id} ({vs_file.status})")
+            e.uses.append(f"the thread's vector store ({vs_file.status})")
     found = await names.lookup(files)
     for file_id, f in files.items():
         f.name, f.size = found.get(file_id, (file_id, None))

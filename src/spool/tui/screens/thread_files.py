@@ -48,11 +48,11 @@ class FileOps:
 
 
 def file_row(f: ThreadFile) -> Text:
-    """A file's line: name, size, where the thread uses it."""
+    """A file's lines: name and size, then where the thread uses it."""
     text = Text(f.name or f.file_id, style="bold")
-    text.append(f"  {human_size(f.size)}", style="dim")
-    text.append(f"  {f.file_id}", style="dim")
-    text.append("\n  " + "; ".join(f.uses))
+    text.append(f" · {human_size(f.size)}", style="dim")
+    text.append("\n")
+    text.append("used in: " + "; ".join(f.uses), style="italic")
     return text
 
 
@@ -92,7 +92,7 @@ class ThreadFilesScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = f"Files of “{self.title_text}”"
-            box.border_subtitle = "s save · r detach · delete delete · escape close"
+            box.border_subtitle = "s save · r detach · del delete file · esc close"
             yield Static("Loading…", id="state")
             yield OptionList(id="files")
 
