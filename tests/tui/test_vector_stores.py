@@ -49,6 +49,7 @@ async def test_create_add_search_remove_delete(tmp_path: Path) -> None:
 
         await pilot.press("n")
         await answer(app, pilot, "Manuals")
+        await answer(app, pilot, "")  # never expires
         await wait_until(lambda: [r.name for r in screen.rows] == ["Manuals"], what="created")
         assert "Created Manuals" in screen.status_text
         table = screen.query_one("#stores", DataTable)
@@ -106,7 +107,15 @@ async def test_bad_input_is_said_and_nothing_is_lost(tmp_path: Path) -> None:
         assert "No file to remove" in screen.status_text
         await pilot.press("n")
         await answer(app, pilot, "Notes")
+        await answer(app, pilot, "0")
+        await wait_until(lambda: "from 1 to 365" in screen.status_text, what="bad expiry")
+        assert screen.rows == []
+        await pilot.press("n")
+        await answer(app, pilot, "Notes")
+        await answer(app, pilot, "7")
         await wait_until(lambda: screen.rows, what="created")
+        assert screen.rows[0].expires_days == 7
+        assert screen.query_one("#stores", DataTable).get_row_at(0)[4] == "in 7 d"
         await pilot.press("a")
         await answer(app, pilot, str(tmp_path / "missing.txt"))
         await wait_until(lambda: "No such file" in screen.status_text, what="missing file")
@@ -162,6 +171,7 @@ async def test_the_add_prompt_completes_paths(tmp_path: Path) -> None:
         screen = await open_screen(app, pilot)
         await pilot.press("n")
         await answer(app, pilot, "Manuals")
+        await answer(app, pilot, "")
         await wait_until(lambda: screen.rows, what="created")
         await pilot.press("a")
         prompt = await wait_until(lambda: isinstance(app.screen, PromptScreen) and app.screen)
@@ -182,6 +192,7 @@ async def test_add_uploaded_files_by_id(tmp_path: Path) -> None:
         )
         await pilot.press("n")
         await answer(app, pilot, "Kitchen")
+        await answer(app, pilot, "")
         await wait_until(lambda: screen.rows, what="created")
         await pilot.press("a")
         await answer(app, pilot, "file-doesnotexist")

@@ -7,6 +7,7 @@ with a readable message. No Textual here; `client` is an `openai.AsyncOpenAI`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ class StoreRow:
             return f"in {max(1, int(left // 60))} min"
         if left < 86400:
             return f"in {int(left // 3600)} h"
-        return f"in {int(left // 86400)} d"
+        return f"in {math.ceil(left / 86400)} d"
 
 
 @dataclass(slots=True)

@@ -41,6 +41,7 @@ KEYS = [
     KeyHelp("escape (vector stores)", "Close the vector stores", "vector_stores.close"),
 ]
 HIT_CHARS = 300
+MAX_DAYS = 365  # expires_after.days
 FILE_ID = re.compile(r"^file-[A-Za-z0-9_-]+$")  # an uploaded file, added by its id
 
 
@@ -243,11 +244,32 @@ class VectorStoresScreen(ModalScreen[None]):
 
     # --- actions ------------------------------------------------------------------------------
     def action_new(self) -> None:
-        """Create a vector store (asks its name)."""
+        """Create a vector store (asks its name, then after how many idle days it expires)."""
 
         def named(name: str | None) -> None:
-            if name:
-                self._create(name)
+            if not name:
+                return
+
+            def timed(days: str | None) -> None:
+                if days is None or not days.strip():
+                    self._create(name, None)
+                    return
+                if not days.strip().isdigit() or not 1 <= int(days) <= MAX_DAYS:
+                    self.say(
+                        f"Expiry: a number of days from 1 to {MAX_DAYS} ({days!r}; nothing created)",
+                        error=True,
+                    )
+                    return
+                self._create(name, int(days))
+
+            self.app.push_screen(
+                PromptScreen(
+                    f"Expire “{name}” after how many days without use? (Enter: never)",
+                    placeholder=f"1–{MAX_DAYS}, blank: never",
+                    cursor_blink=self.cursor_blink,
+                ),
+                timed,
+            )
 
         self.app.push_screen(
             PromptScreen(
@@ -259,9 +281,9 @@ class VectorStoresScreen(ModalScreen[None]):
         )
 
     @work(exclusive=True, group="vector-stores", exit_on_error=False)
-    async def _create(self, name: str) -> None:
+    async def _create(self, name: str, days: int | None) -> None:
         try:
-            row = await self.stores.create(name)
+            row = await self.stores.create(name, expires_days=days)
         except StoreError as exc:
             self.say(str(exc), error=True)
             return
