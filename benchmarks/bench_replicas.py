@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -138,6 +139,7 @@ class StreamResult:
     longest_gap: float = 0.0
     events: int = 0
     error: str = ""
+    gap_at: str = ""  # the two events around the longest gap
 
 
 @dataclass
@@ -166,6 +168,8 @@ async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResul
     gap = 0.0
     events = 0
     final = ""
+    gap_at = ""
+    previous = ""
     try:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         writer.write(request)
@@ -186,20 +190,22 @@ async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResul
             for frame in frames:
                 if not frame.startswith(b"event: "):
                     continue
+                name = frame.split(b"\n", 1)[0][7:].decode()
                 if first is None:
                     first = now - start
-                else:
-                    gap = max(gap, now - last)  # type: ignore[operator]
+                elif now - last > gap:  # type: ignore[operator]
+                    gap = now - last  # type: ignore[operator]
+                    gap_at = f"{previous} → {name}"
                 last = now
+                previous = name
                 events += 1
-                name = frame.split(b"\n", 1)[0][7:].decode()
                 if name != "done":
                     final = name
         writer.close()
     except Exception as exc:  # a stream that breaks is an error, not a crash of the benchmark
         return StreamResult(False, error=repr(exc))
     ok = final == "thread.run.completed"
-    return StreamResult(ok, first or 0.0, gap, events, "" if ok else f"ended with {final}")
+    return StreamResult(ok, first or 0.0, gap, events, "" if ok else f"ended with {final}", gap_at)
 
 
 async def load(
@@ -270,6 +276,9 @@ def report(results: list[LoadResult], runs: int, words: int, delay: int) -> None
         )
         for s in [s for s in r.streams if not s.ok][:3]:
             print(f"    error: {s.error}")
+        where = collections.Counter(s.gap_at for s in good if s.longest_gap * 1000 >= pct(gaps, 90))
+        shown = ", ".join(f"{k} ×{n}" for k, n in where.most_common(3))
+        print(f"    the longest 10 % of gaps fall between: {shown}")
 
 
 async def failover(tmp: Path, database_url: str, delay: int) -> float:
