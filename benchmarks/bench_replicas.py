@@ -140,6 +140,7 @@ class StreamResult:
     events: int = 0
     error: str = ""
     gap_at: str = ""  # the two events around the longest gap
+    text_gap: float = 0.0  # the longest gap between two text deltas
 
 
 @dataclass
@@ -170,6 +171,7 @@ async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResul
     final = ""
     gap_at = ""
     previous = ""
+    text_gap = 0.0
     try:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         writer.write(request)
@@ -193,9 +195,12 @@ async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResul
                 name = frame.split(b"\n", 1)[0][7:].decode()
                 if first is None:
                     first = now - start
-                elif now - last > gap:  # type: ignore[operator]
-                    gap = now - last  # type: ignore[operator]
-                    gap_at = f"{previous} → {name}"
+                else:
+                    if now - last > gap:  # type: ignore[operator]
+                        gap = now - last  # type: ignore[operator]
+                        gap_at = f"{previous} → {name}"
+                    if name == previous == "thread.message.delta":
+                        text_gap = max(text_gap, now - last)  # type: ignore[operator]
                 last = now
                 previous = name
                 events += 1
@@ -205,7 +210,9 @@ async def one_stream(url: str, assistant_id: str, thread_id: str) -> StreamResul
     except Exception as exc:  # a stream that breaks is an error, not a crash of the benchmark
         return StreamResult(False, error=repr(exc))
     ok = final == "thread.run.completed"
-    return StreamResult(ok, first or 0.0, gap, events, "" if ok else f"ended with {final}", gap_at)
+    return StreamResult(
+        ok, first or 0.0, gap, events, "" if ok else f"ended with {final}", gap_at, text_gap
+    )
 
 
 async def load(
@@ -279,6 +286,11 @@ def report(results: list[LoadResult], runs: int, words: int, delay: int) -> None
         where = collections.Counter(s.gap_at for s in good if s.longest_gap * 1000 >= pct(gaps, 90))
         shown = ", ".join(f"{k} ×{n}" for k, n in where.most_common(3))
         print(f"    the longest 10 % of gaps fall between: {shown}")
+        text_gaps = [s.text_gap * 1000 for s in good]
+        print(
+            f"    longest gap between two text deltas: p50 {pct(text_gaps, 50):.0f} ms, "
+            f"p99 {pct(text_gaps, 99):.0f} ms"
+        )
 
 
 async def failover(tmp: Path, database_url: str, delay: int) -> float:
