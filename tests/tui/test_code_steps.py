@@ -335,3 +335,33 @@ async def test_file_search_line_and_the_inspector(isolated_dirs: Path) -> None:
         shown = static_text(screen.query_one("#content", Static))
         for expected in ("file_search", "otters.md", "hold hands", "score"):
             assert expected in shown, expected
+
+
+async def test_a_run_followed_by_polling_shows_its_code_step(isolated_dirs: Path) -> None:
+    """A code run started elsewhere (another client, or before a restart) is re-attached by
+    polling: its code step shows as soon as the server's steps have it (spool's server stores a
+    call's input and outputs when the call ends), before the reply."""
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await with_tools(app, CI)
+        client = app.connection.client
+        tid = app.current
+        code = "/code import time\ntime.sleep(0.5)\nprint('slept')"
+        await client.beta.threads.messages.create(tid, role="user", content=code)
+        await client.beta.threads.runs.create(tid, assistant_id=app.assistant_id)
+        await pilot.press("ctrl+n")
+        await wait_until(lambda: app.current != tid)
+        app.workspace.drop(tid)
+        await pilot.press("ctrl+down")
+        assert app.current == tid
+        await wait_until(lambda: view(app, tid).active, what="attached")
+        step = await wait_until(
+            lambda: next((i for i in view(app, tid).items if isinstance(i, CodeStepItem)), None),
+            what="the code step",
+        )
+        assert "time.sleep(0.5)" in step.code
+        await wait_until(lambda: app.transcript.widget_for(step), what="shown")
+        assert await run_ended(app, tid) == "completed"
+        assert step.status == "completed" and step.logs == "slept\n"
+        assert kinds(app) == ["user", "CodeStepItem", "assistant"]

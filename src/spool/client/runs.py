@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from spool.client.attachments import FileNames
+from spool.client.attachments import from_message as attachments_of
 from spool.client.connection import describe_error, describe_problem
 from spool.client.export import message_text
 from spool.client.run_details import run_end
-from spool.client.attachments import FileNames
-from spool.client.attachments import from_message as attachments_of
 from spool.client.run_options import RunOptions
 from spool.client.tool_steps import (
     StepTracker,
@@ -31,6 +31,7 @@ from spool.client.tool_steps import (
     files_of,
     images_of,
     items_of_step,
+    uses_server_tools,
 )
 from spool.client.view_model import (
     ACTIVE_STATUSES,
@@ -625,6 +626,11 @@ class RunDriver:
         try:
             while True:
                 current = await self.threads.runs.retrieve(state.id, thread_id=view.thread_id)
+                if uses_server_tools(current):  # code and searches, before the reply
+                    steps = await self.threads.runs.steps.list(
+                        state.id, thread_id=view.thread_id, order="asc", limit=100
+                    )
+                    self._server_steps.sync(view, steps.data)
                 page = await self.threads.messages.list(
                     view.thread_id, run_id=state.id, order="asc", limit=100
                 )

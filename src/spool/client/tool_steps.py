@@ -123,10 +123,39 @@ class StepTracker:
         for key in [k for k in self._calls if k[0] == step.id]:
             del self._calls[key]
 
+    def sync(self, view: ThreadView, steps: list[Any]) -> None:
+        """Stored steps of a run being followed by polling (re-attached after a restart): new
+        calls appear, known ones take the steps' code, outputs and status."""
+        for step in steps:
+            for fresh in items_of_step(step):
+                item = view.find_step_item(fresh.id)
+                if item is None:
+                    view.add(fresh)
+                elif isinstance(item, CodeStepItem) and isinstance(fresh, CodeStepItem):
+                    now = (fresh.code, fresh.logs, fresh.images, fresh.status)
+                    if (item.code, item.logs, item.images, item.status) != now:
+                        item.code, item.logs, item.images, item.status = now
+                        if not item.running and item.ended_at is None:
+                            item.ended_at = fresh.ended_at or self.clock()
+                        view.updated(item)
+                elif (
+                    isinstance(item, FileSearchItem)
+                    and isinstance(fresh, FileSearchItem)
+                    and (item.status, item.results) != (fresh.status, fresh.results)
+                ):
+                    item.status, item.results = fresh.status, fresh.results
+                    item.query = fresh.query or item.query
+                    view.updated(item)
+
     def _new(self, call_id: str, kind: str, run_id: str | None) -> Item:
         if kind == "code_interpreter":
             return CodeStepItem(call_id, run_id=run_id, started_at=self.clock())
         return FileSearchItem(call_id, run_id=run_id)
+
+
+def uses_server_tools(run: Any) -> bool:
+    """Whether a run may have code_interpreter or file_search steps."""
+    return any(getattr(t, "type", None) in SERVER_TOOLS for t in getattr(run, "tools", None) or [])
 
 
 def items_of_step(step: Any) -> list[Item]:
