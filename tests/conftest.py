@@ -42,6 +42,9 @@ def backend_param(name: str) -> Any:
     return pytest.param(name, marks=marks, id=name)
 
 
+BACKEND_PARAMS = [backend_param(b) for b in BACKENDS]
+
+
 class FreshDatabase:
     """A new, empty PostgreSQL database on the test server; `drop()` removes it."""
 
@@ -244,12 +247,26 @@ def server(
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
-    """A factory for servers with their own options; all are stopped after the test."""
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend of `start_server`'s servers: SQLite unless a test parametrises it
+    (`@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)`)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, backend: str) -> Iterator[Any]:
+    """A factory for servers with their own options; all are stopped after the test. On the
+    PostgreSQL backend every server of the test shares one fresh database (a restart with the
+    same data dir finds its data, as on SQLite)."""
     started: list[ServerProcess] = []
+    cleanups: list[Any] = []
+    database: list[str] = []
 
     def start(**kwargs: Any) -> ServerProcess:
         data_dir = kwargs.pop("data_dir", None) or tmp_path / f"server-{len(started)}"
+        if backend != "sqlite":
+            database[:] = database or database_args(backend, cleanups)
+            kwargs["extra_args"] = [*database, *(kwargs.get("extra_args") or [])]
         proc = launch_server(Path(data_dir), **kwargs)
         started.append(proc)
         return proc
@@ -257,6 +274,8 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     yield start
     for proc in started:
         proc.stop()
+    for cleanup in cleanups:
+        cleanup()
 
 
 @pytest.fixture

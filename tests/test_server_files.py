@@ -11,6 +11,7 @@ import socket
 import openai
 import pytest
 
+from conftest import BACKEND_PARAMS
 from retrieval_helpers import dump, files_spec  # noqa: F401
 from server_helpers import assert_error_envelope, raw_http
 
@@ -57,6 +58,7 @@ def test_same_bytes_share_one_blob_until_the_last_delete(client, server):
     assert not path.exists()
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_list_filters_by_purpose_and_pages(start_server, files_spec):  # noqa: F811
     server = start_server()
     with server.client() as client:
@@ -151,6 +153,7 @@ def test_oversized_upload_is_413_and_leaves_nothing(start_server, monkeypatch):
     assert json.loads(body)["error"]["code"] == "file_too_large"
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_files_survive_a_restart(start_server, tmp_path):
     server = start_server(data_dir=tmp_path / "keep")
     with server.client() as client:

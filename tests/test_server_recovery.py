@@ -6,6 +6,9 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
+from conftest import BACKEND_PARAMS
 from server_helpers import (
     AsyncRecordingHandler,
     echo_words,
@@ -16,7 +19,8 @@ from server_helpers import (
 )
 
 
-def test_kill_9_mid_run_fails_run_on_restart(start_server: Any) -> None:
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
+def test_kill_9_mid_run_fails_run_on_restart(start_server: Any, backend: str) -> None:
     srv = start_server()
     with srv.client() as client:
         asst = client.beta.assistants.create(model="echo")
@@ -30,7 +34,10 @@ def test_kill_9_mid_run_fails_run_on_restart(start_server: Any) -> None:
     srv2 = start_server(data_dir=srv.data_dir)
     assert srv2.base_url  # listening again
     with srv2.client() as client:
-        after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        if backend == "sqlite":  # one process: failed as it starts
+            after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        else:  # replicas: failed once the dead one's lease expires (docs/scale-out.md)
+            after = wait_for_run(client, thread.id, run.id, timeout=15)
         assert after.status == "failed"
         assert after.last_error is not None
         assert after.last_error.code == "server_error"
@@ -50,6 +57,7 @@ def test_kill_9_mid_run_fails_run_on_restart(start_server: Any) -> None:
         assert [r.id for r in client.beta.threads.runs.list(thread.id)] == [run2.id, run.id]
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_kill_9_during_requires_action(start_server: Any) -> None:
     """A run waiting for tool outputs survives a crash in a consistent state.
 
@@ -93,6 +101,7 @@ def test_kill_9_during_requires_action(start_server: Any) -> None:
         client.beta.threads.messages.create(thread.id, role="user", content="ok")
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_data_survives_clean_restart(start_server: Any) -> None:
     srv = start_server()
     with srv.client() as client:
@@ -132,6 +141,7 @@ def test_data_survives_clean_restart(start_server: Any) -> None:
         assert client.beta.assistants.retrieve(asst.id).name == "Keeper"
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_other_key_after_restart(start_server: Any) -> None:
     """The bearer key comes from the command line, not from the data dir."""
     srv = start_server(api_key="sk-first")

@@ -10,6 +10,7 @@ import httpx2
 import openai
 import pytest
 
+from conftest import BACKEND_PARAMS
 from server_helpers import (
     CALL_WEATHER,
     CALL_WEATHER_ARGS,
@@ -426,6 +427,7 @@ def test_run_create_validation(client: Any, raw: Any) -> None:
     assert client.beta.threads.runs.list(thread.id).data == []
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_run_expiry(start_server: Any) -> None:
     srv = start_server(run_expiry_s=2)
     with srv.client() as client:

@@ -14,6 +14,7 @@ from openai.types.beta import Thread
 from openai.types.beta.threads import Message, MessageDeltaEvent, Run
 from openai.types.beta.threads.runs import RunStep, RunStepDeltaEvent
 
+from conftest import BACKEND_PARAMS
 from server_helpers import (
     CALL_WEATHER,
     CALL_WEATHER_ARGS,
@@ -836,6 +837,7 @@ def test_multiline_unicode_reply_framing(server: Any, client: Any, spec: Any) ->
         assert "".join(s.text_deltas) == "You said: again"
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_run_overrunning_expiry_expires_in_stream(start_server: Any, spec: Any) -> None:
     """A run still working at expires_at ends `expired` (§4.4), also on an open stream (§5.4E)."""
     srv = start_server(run_expiry_s=1)

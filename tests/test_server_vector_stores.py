@@ -6,12 +6,12 @@ search, expiry, delete cascades, pagination, a restart mid-indexing, bad input a
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import openai
 import pytest
 
+from conftest import BACKEND_PARAMS
 from retrieval_helpers import (  # noqa: F401
     dump,
     files_spec,
@@ -252,6 +252,7 @@ def test_static_chunking_and_bad_input(client, server):
         assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_pagination_of_stores_and_files(start_server, files_spec):  # noqa: F811
     server = start_server()
     with server.client() as client:
@@ -299,6 +300,7 @@ def test_expired_store_refuses_searches(client, server):
     assert caught.value.body["code"] == "vector_store_expired"
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_indexing_resumes_after_a_crash(start_server, tmp_path):
     """Files left in progress (a kill -9 mid-indexing) are indexed again on the next start."""
     data_dir = tmp_path / "crash"
@@ -309,24 +311,24 @@ def test_indexing_resumes_after_a_crash(start_server, tmp_path):
         wait_store(client, store.id)
     server.kill()
     # The state a crash mid-indexing leaves: the file in progress, its chunks half written.
-    with sqlite3.connect(data_dir / "spool.db") as db:
-        row = db.execute("SELECT data FROM vector_store_files WHERE id = ?", (file_id,)).fetchone()
-        entry = json.loads(row[0]) | {"status": "in_progress"}
-        db.execute(
-            "UPDATE vector_store_files SET status = 'in_progress', data = ? WHERE id = ?",
-            (json.dumps(entry), file_id),
-        )
-        db.execute("DELETE FROM chunks_fts")
+    row = server.sql("SELECT data FROM vector_store_files WHERE id = ?", (file_id,))[0]
+    entry = json.loads(row[0]) | {"status": "in_progress"}
+    server.sql(
+        "UPDATE vector_store_files SET status = 'in_progress', data = ? WHERE id = ?",
+        (json.dumps(entry), file_id),
+    )
+    # half its chunks written: FTS5's text gone on SQLite, the chunk rows on PostgreSQL
+    server.sql("DELETE FROM chunks_fts" if server.database_url is None else "DELETE FROM chunks")
     again = start_server(data_dir=data_dir)
     with again.client() as client:
         store = wait_store(client, store.id)
         assert store.file_counts.completed == 1
         hits = client.vector_stores.search(store.id, query="keratin scales").data
         assert [h.file_id for h in hits] == [file_id]
-        with sqlite3.connect(data_dir / "spool.db") as db:  # no duplicate chunks
-            assert db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == 1
+        assert again.sql("SELECT COUNT(*) FROM chunks") == [(1,)]  # no duplicate chunks
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_indexing_and_deleting_a_big_file_do_not_stall(start_server) -> None:
     """Parsing, chunking and the FTS5 writes happen in the indexing thread, in short
     transactions: reads and writes of other clients keep answering quickly meanwhile."""
