@@ -365,3 +365,34 @@ async def test_a_run_followed_by_polling_shows_its_code_step(isolated_dirs: Path
         assert await run_ended(app, tid) == "completed"
         assert step.status == "completed" and step.logs == "slept\n"
         assert kinds(app) == ["user", "CodeStepItem", "assistant"]
+
+
+async def test_help_and_palette_name_the_new_keys(isolated_dirs: Path) -> None:
+    from textual.binding import Binding
+
+    from spool.tui.commands import SpoolCommands
+    from spool.tui.screens.help import HelpScreen
+    from spool.tui.screens.image_viewer import ImageViewerScreen as Viewer
+    from spool.tui.screens.save_files import SaveFilesScreen as Save
+
+    app = make_app(isolated_dirs / "data", connect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        ids = {k.binding_id for k in app.screen.keys}
+        assert {
+            "message.save_files",
+            "code_step.toggle",
+            "image.open",
+            "image.save",
+            "image_viewer.close",
+            "image_viewer.save",
+            "save_files.cancel",
+        } <= ids
+        await pilot.press("escape")
+        commands = SpoolCommands(app.screen)._commands()
+        assert "save_files" in [action for _name, action, _help in commands]
+        assert app._keys_for("message.save_files") == "w"
+    # every binding of the new widgets and screens has an id
+    for cls in (CodeStepView, InlineImage, Viewer, Save):
+        assert all(isinstance(b, Binding) and b.id for b in cls.BINDINGS), cls
