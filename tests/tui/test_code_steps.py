@@ -396,3 +396,38 @@ async def test_help_and_palette_name_the_new_keys(isolated_dirs: Path) -> None:
     # every binding of the new widgets and screens has an id
     for cls in (CodeStepView, InlineImage, Viewer, Save):
         assert all(isinstance(b, Binding) and b.id for b in cls.BINDINGS), cls
+
+
+async def test_an_image_that_is_no_image_or_is_gone_says_so(isolated_dirs: Path) -> None:
+    app = make_app(isolated_dirs / "data")
+    app.image_mode = "halfcell"
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        client = app.connection.client
+        garbage = await client.files.create(file=("plot.png", b"not a png"), purpose="assistants")
+        view(app).add(
+            CodeStepItem(
+                "call_x",
+                code="print(1)",
+                logs="1\n",
+                images=[garbage.id, "file-gone"],
+                status="completed",
+                started_at=1.0,
+                ended_at=2.0,
+            )
+        )
+        await app.wait_for_ui()
+        widget = await wait_until(lambda: app.transcript.widget_for(view(app).items[-1]))
+        bad, gone = await wait_until(lambda: list(widget.query(InlineImage)), what="images")
+        await wait_until(lambda: bad.loaded and gone.loaded, what="settled")
+        assert not bad.query(".picture") and "cannot be shown" in static_text(
+            bad.query_one(".caption", Static)
+        )
+        assert "plot.png" in static_text(bad.query_one(".caption", Static))
+        assert gone.error and "could not be loaded" in static_text(
+            gone.query_one(".caption", Static)
+        )
+        gone.focus()
+        await pilot.press("enter")  # opening a missing image: a toast, no screen, no crash
+        await pilot.pause()
+        assert not isinstance(app.screen, ImageViewerScreen)
