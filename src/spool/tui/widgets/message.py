@@ -391,7 +391,7 @@ class MessageView(Vertical):
             return
         if self._sources is None:
             self._sources = SourcesList(self.item)
-            self.mount(self._sources)
+            self.mount(self._sources, before=self._media)  # (as composed: sources, media)
         else:
             self._sources.refresh_sources()
 
