@@ -1,5 +1,6 @@
 """The storage backends beyond the shared conformance suite: `--database` URLs, two servers on
-one PostgreSQL sharing a blobs dir, and file_search indexing jobs claimed across replicas."""
+one PostgreSQL sharing a blobs dir, file_search indexing jobs claimed across replicas, lost
+database connections, and `spool serve migrate` from SQLite to PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -268,3 +270,36 @@ def test_migrate_a_sqlite_data_dir_into_postgresql_loses_nothing(
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2
     assert "not empty" in again.stderr and "migrate into an empty database" in again.stderr
+
+
+@needs_postgres
+def test_lost_database_connections_answer_503_then_recover(
+    start_server: Any, database: str
+) -> None:
+    """Connections the database dropped (a restart, a failover) are a retryable 503 for the
+    requests that hit them, never a 500, and the server reconnects by itself."""
+    import psycopg
+
+    from server_helpers import raw_http
+
+    server = start_server(extra_args=["--database", database])
+    with server.client() as client:
+        assistant = client.beta.assistants.create(model="echo")
+    name = urlsplit(database).path.lstrip("/")
+    with psycopg.connect(DATABASE_URL, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    statuses = []
+    with raw_http(server) as http:
+        for _ in range(15):
+            response = http.get(f"assistants/{assistant.id}")
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                error = response.json()["error"]
+                assert error["code"] == "database_unavailable", error
+                assert response.headers["x-should-retry"] == "true"
+    assert set(statuses) <= {200, 503}, statuses
+    assert 503 in statuses and statuses[-5:] == [200] * 5, statuses

@@ -57,7 +57,6 @@ async def open_database(url: str | None, data_dir: Path) -> Database:
         return await PostgresDatabase.open(url)
     from spool.server.storage.sqlite import SQLiteDatabase
 
+    # sqlite:////abs/path.db is absolute, sqlite:///rel.db relative to the working directory
     path = Path(url.removeprefix("sqlite:///")) if url else data_dir / DEFAULT_FILE
-    if url and not url.removeprefix("sqlite:///").startswith("/"):
-        path = Path(url.removeprefix("sqlite:///"))  # relative to the working directory
     return SQLiteDatabase(path)

@@ -17,10 +17,35 @@ import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
+from spool.server.errors import ApiError
 from spool.server.storage.base import PAGE_BYTES, Database
 from spool.server.storage.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x5F001  # pg_advisory_xact_lock key while upgrading the schema
+POOL_TIMEOUT_S = 10.0  # waiting longer for a pooled connection answers 503
+
+
+def unavailable(exc: BaseException) -> ApiError:
+    """What a client is told when the database cannot be reached (retryable)."""
+    return ApiError(
+        503,
+        "The database is unavailable right now; retry shortly.",
+        type="server_error",
+        code="database_unavailable",
+        headers={"retry-after": "1", "x-should-retry": "true"},
+    )
+
+
+@contextlib.asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Lost connections and an exhausted pool become a 503 (never a 500)."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        yield
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise unavailable(exc) from exc
 
 
 @functools.lru_cache(maxsize=4096)
@@ -56,6 +81,7 @@ class PostgresDatabase(Database):
             open=False,
             kwargs={"autocommit": True},
             name="spool",
+            timeout=POOL_TIMEOUT_S,
         )
         self._pinned: contextvars.ContextVar[_Pinned | None] = contextvars.ContextVar(
             f"spool-pg-{id(self)}", default=None
@@ -107,7 +133,7 @@ class PostgresDatabase(Database):
         if pinned is not None and pinned.conn is not None:
             yield pinned.conn
             return
-        async with self.pool.connection() as conn:
+        async with _reachable(), self.pool.connection() as conn:
             yield conn
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -147,7 +173,7 @@ class PostgresDatabase(Database):
             yield
             return
         holder = None
-        async with self.pool.connection() as conn, conn.transaction():
+        async with _reachable(), self.pool.connection() as conn, conn.transaction():
             holder = _Pinned(conn)
             token = self._pinned.set(holder)
             try:
