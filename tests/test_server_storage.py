@@ -303,3 +303,14 @@ def test_lost_database_connections_answer_503_then_recover(
                 assert response.headers["x-should-retry"] == "true"
     assert set(statuses) <= {200, 503}, statuses
     assert 503 in statuses and statuses[-5:] == [200] * 5, statuses
+
+
+def test_the_config_file_can_name_the_database(start_server: Any, tmp_path: Path) -> None:
+    from conftest import TEST_MODELS_TOML
+
+    path = tmp_path / "from-config.db"
+    toml = TEST_MODELS_TOML + f'\n[server]\ndatabase = "sqlite:///{path}"\n'
+    server = start_server(config_toml=toml)
+    with server.client() as client:
+        client.beta.assistants.create(model="echo")
+    assert path.exists() and not (server.data_dir / "spool.db").exists()

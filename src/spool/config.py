@@ -134,6 +134,8 @@ class Config:
     footer: bool = True  # the line of main keys at the bottom
     mcp: dict[str, McpServerSpec] = field(default_factory=dict)
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
+    server_database: str | None = None  # [server] database: spool serve's --database default
+    server_blobs: str | None = None  # [server] blobs: spool serve's --blobs default
     path: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -311,4 +313,14 @@ def load_config(path: Path | None = None) -> Config:
         config.tools_ask = bool(tools.get("ask", False))
     else:
         config.problems.append("[tools] ask must be true or false")
+    server = raw.get("server", {})
+    if not isinstance(server, dict):
+        config.problems.append("[server] must be a table")
+        server = {}
+    for key in ("database", "blobs"):
+        value = server.get(key)
+        if value is not None and not isinstance(value, str):
+            config.problems.append(f"[server] {key} must be a string (got {value!r})")
+        elif value:
+            setattr(config, f"server_{key}", value)
     return config

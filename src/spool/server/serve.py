@@ -123,11 +123,6 @@ def serve_forever(
         )
     if run_expiry_s < 1:
         raise ServeError("--run-expiry-s must be at least 1")
-    from spool.server.storage import check_url
-
-    problem = check_url(database_url)
-    if problem:
-        raise ServeError(f"--database: {problem}")
     from spool.server.coordination import LeaseSettings
 
     lease_settings = LeaseSettings(*lease)
@@ -144,6 +139,14 @@ def serve_forever(
     config = load_config(config_path)
     for problem in config.problems:
         _say(f"config problem (ignored): {problem}")
+    database_url = database_url or config.server_database  # the flag wins over [server]
+    if blobs_dir is None and config.server_blobs:
+        blobs_dir = Path(config.server_blobs).expanduser()
+    from spool.server.storage import check_url
+
+    problem = check_url(database_url)
+    if problem:
+        raise ServeError(f"--database: {problem}")
     if config_path and not config_path.exists():
         _say(f"config file {config_path} does not exist; using defaults")
     if api_key is None:
