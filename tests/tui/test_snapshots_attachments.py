@@ -18,7 +18,7 @@ from spool.tui.widgets.attachments import AttachmentsBar, UploadProgress
 from spool.tui.widgets.message import MessageView
 
 from .helpers import FIXED_NOW, make_app, ready, run_ended, type_and_send, wait_until
-from .test_attachments import files
+from .test_attachments import files, indexed
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -96,6 +96,7 @@ def test_thread_files_panel(snap_compare: Any, isolated_dirs: Path) -> None:
         app.add_pending_paths([guide])
         await type_and_send(pilot, "the guide")
         assert await run_ended(app) == "completed"
+        await indexed(app)  # (the row says the store's status)
         await pilot.press("alt+l")
         await wait_until(
             lambda: isinstance(app.screen, ThreadFilesScreen) and app.screen.loaded, what="files"
