@@ -272,6 +272,18 @@ async def test_reloaded_thread_shows_past_code_steps(isolated_dirs: Path) -> Non
         assert not image.query(".picture")  # placeholder: the name and the size only
         caption = static_text(image.query_one(".caption", Static))
         assert image.fetched is not None and image.fetched.name in caption
+        # the palette's commands: every code step collapses / expands, the last image opens
+        await app.run_action("toggle_code_steps")
+        assert widget.collapsed
+        await app.run_action("toggle_code_steps")
+        assert not widget.collapsed
+        await app.run_action("open_last_image")
+        await wait_until(lambda: isinstance(app.screen, ImageViewerScreen), what="viewer")
+        assert app.screen.fetched.file_id == step.images[0]
+        await pilot.press("escape")
+        await app.run_action("save_last_image")
+        await save_dialog(app)
+        await pilot.press("escape")
 
 
 async def _store_with(client: Any, name: str, text: bytes) -> str:

@@ -16,6 +16,7 @@ class SpoolCommands(Provider):
 
     def _commands(self) -> list[tuple[str, str, str]]:
         from spool.tui.app import ACTIONS
+        from spool.tui.media_actions import MEDIA_PALETTE
         from spool.tui.workflows import PALETTE
 
         app: SpoolApp = self.app  # type: ignore[assignment]
@@ -27,6 +28,7 @@ class SpoolCommands(Provider):
             out.append((desc, action, f"{keys}  ·  {binding_id}"))
         out.append(("Reconnect", "reconnect", "Retry the connection to the server"))
         out.extend(PALETTE)  # export / import / copy (spool.tui.workflows)
+        out.extend(MEDIA_PALETTE)  # images, code steps (spool.tui.media_actions)
         return out
 
     async def _run(self, action: str) -> None:

@@ -25,6 +25,13 @@ MEDIA_ACTIONS: list[tuple[str, str, str]] = [
     ),
 ]
 
+# Palette-only commands (their keys act on the focused image or code step): (name, action, help)
+MEDIA_PALETTE: list[tuple[str, str, str]] = [
+    ("Open the image full size", "open_last_image", "The focused image, else the thread's last"),
+    ("Save the image", "save_last_image", "The focused image, else the thread's last"),
+    ("Collapse / expand the code steps", "toggle_code_steps", "Every code step of the thread"),
+]
+
 
 def media_key_help() -> list[KeyHelp]:
     """Help lines for the keys of code steps, images, the image viewer and the save dialog."""
@@ -96,6 +103,50 @@ class MediaMixin:
             except Exception as exc:  # (the inline image says why too)
                 self.notify(f"The image cannot be shown: {exc}", severity="warning")
         self.push_screen(ImageViewerScreen(fetched, mode, picture))
+
+    def _image_in_focus(self) -> str | None:
+        """The focused image's file id, else the last image of the open thread."""
+        from spool.tui.widgets.image_view import InlineImage
+
+        focused = getattr(self, "focused", None)
+        if isinstance(focused, InlineImage):
+            return focused.file_id
+        view = self.workspace.views.get(self.current or "")
+        for item in reversed(view.items if view else []):
+            images = getattr(item, "images", None)
+            if images:
+                return str(images[-1])
+        return None
+
+    def action_open_last_image(self) -> None:
+        """Open the focused image (else the thread's last) full size."""
+        file_id = self._image_in_focus()
+        if file_id is None:
+            self.notify("No image in this thread.", severity="warning")
+            return
+        self.open_image(file_id)
+
+    def action_save_last_image(self) -> None:
+        """Save the focused image (else the thread's last) into a folder."""
+        file_id = self._image_in_focus()
+        if file_id is None:
+            self.notify("No image in this thread.", severity="warning")
+            return
+        self.save_server_files([file_id])
+
+    def action_toggle_code_steps(self) -> None:
+        """Collapse every code step of the transcript, or expand them all if all are collapsed."""
+        from textual.widgets import Collapsible
+
+        from spool.tui.widgets.code_step import CodeStepView
+
+        steps = list(self.transcript.query(CodeStepView))  # type: ignore[attr-defined]
+        if not steps:
+            self.notify("No code step in this thread.", severity="warning")
+            return
+        collapse = not all(s.collapsed for s in steps)
+        for step in steps:
+            step.query_one(Collapsible).collapsed = collapse
 
     # --- saving ---------------------------------------------------------------------------------
     def action_save_files(self) -> None:
