@@ -296,6 +296,8 @@ async def test_attachments_survive_restart_and_show_after_reload(isolated_dirs: 
         assert [(a.name, a.size, a.tools) for a in user.attachments] == [
             ("packing-guide.md", len(GUIDE.encode()), ("file_search",))
         ]
+        await app.wait_for_ui()  # (the loaded page is rendered after `ready`)
+        await wait_until(lambda: app.query(MessageView).filter(".user"), what="rendered")
         shown = app.query(MessageView).filter(".user").last()
         text = str(shown._user_text())
         assert f"▤ packing-guide.md · {len(GUIDE.encode())} B · search" in text, text
