@@ -118,6 +118,11 @@ class UnknownProfile(ValueError):
 
 
 BELL_CHOICES = ("requires_action", "always", "never")
+IMAGE_CHOICES = (
+    "auto",
+    "halfcell",
+    "none",
+)  # how the TUI draws images (spool.tui.widgets.image_view)
 
 
 @dataclass(slots=True)
@@ -132,6 +137,7 @@ class Config:
     bell: str = "requires_action"  # when a run ends on another thread: always | never
     sidebar_width: int = 34  # columns of the thread list
     footer: bool = True  # the line of main keys at the bottom
+    images: str = "auto"  # auto (Kitty/Sixel where the terminal has them) | halfcell | none
     mcp: dict[str, McpServerSpec] = field(default_factory=dict)
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     server_database: str | None = None  # [server] database: spool serve's --database default
@@ -301,6 +307,11 @@ def load_config(path: Path | None = None) -> Config:
         config.footer = footer
     else:
         config.problems.append(f"footer must be true or false (got {footer!r})")
+    images = raw.get("images", config.images)
+    if images in IMAGE_CHOICES:
+        config.images = images
+    else:
+        config.problems.append(f"images must be one of {', '.join(IMAGE_CHOICES)} (got {images!r})")
     width = raw.get("sidebar_width", config.sidebar_width)
     if isinstance(width, int) and not isinstance(width, bool) and 16 <= width <= 80:
         config.sidebar_width = width

@@ -5,6 +5,7 @@ terminal), and a placeholder where stdout is no terminal or TERM is dumb."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
@@ -67,3 +68,17 @@ async def test_the_library_loads_without_asking_the_terminal(
     await load_library()  # (FakeTTY.write would raise if a query were sent)
     assert "textual_image.widget" in sys.modules
     assert isinstance(sys.__stdout__, FakeTTY)  # put back
+
+
+def test_the_config_file_says_how(isolated_dirs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spool.config import load_config
+
+    path = isolated_dirs / "config" / "config.toml"
+    path.write_text('images = "none"\n')
+    assert load_config(path).images == "none"
+    monkeypatch.setattr(sys, "__stdout__", FakeTTY())
+    monkeypatch.setenv("TERM", "xterm-kitty")
+    assert prepare_terminal_graphics("none") == "placeholder"  # not asked, even in kitty
+    path.write_text('images = "sixel"\n')
+    config = load_config(path)
+    assert config.images == "auto" and any("images must be one of" in p for p in config.problems)

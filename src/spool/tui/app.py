@@ -962,9 +962,11 @@ def run_tui(
 ) -> int:
     """Entry point of `spool` without a subcommand: run the TUI until the user quits."""
     from spool.config import data_dir as resolve_data_dir
+    from spool.config import load_config
     from spool.tui.widgets.image_view import prepare_terminal_graphics
 
-    prepare_terminal_graphics()  # (asks the terminal about images before Textual reads it)
+    # (asks the terminal about images before Textual reads it; `images` in the config file)
+    prepare_terminal_graphics(load_config().images)
     app = SpoolApp(data_dir=resolve_data_dir(data_dir), profile=profile, model=model)
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code or 1)

@@ -72,9 +72,12 @@ def may_have_graphics(env: dict[str, str] | os._Environ[str] = os.environ) -> bo
 def prepare_terminal_graphics(setting: str = "auto") -> ImageMode:
     """Decide how images are drawn (before Textual starts); returns the mode.
 
-    `setting`: "auto" (what the terminal can), "halfcell" or "placeholder" (no images drawn).
+    `setting` (the config file's `images`): "auto" (what the terminal can), "halfcell", or
+    "none" / "placeholder" (no images drawn, their names and sizes only).
     """
     global _mode
+    if setting == "none":
+        setting = "placeholder"
     stdout = sys.__stdout__
     tty = bool(stdout and stdout.isatty()) and os.environ.get("TERM", "") not in ("", "dumb")
     if setting == "placeholder" or not tty:
