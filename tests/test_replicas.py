@@ -54,7 +54,7 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def trio(start_server: Any, pg_url: str) -> list[Any]:
+def trio(pg_url: str, start_server: Any) -> list[Any]:
     return [
         start_server(echo_delay_ms=20, extra_args=["--database", pg_url, *LEASE_ARGS])
         for _ in range(3)
@@ -219,7 +219,7 @@ def test_one_thread_lock_for_all_replicas(trio: list[Any]) -> None:
     c.beta.threads.messages.create(thread.id, role="user", content="now")
 
 
-def test_kill_9_of_the_owner_of_a_streaming_run(start_server: Any, pg_url: str) -> None:
+def test_kill_9_of_the_owner_of_a_streaming_run(pg_url: str, start_server: Any) -> None:
     """Default lease (2 s renewal, 10 s expiry): the run is shown failed within 12 s."""
     servers = [start_server(echo_delay_ms=20, extra_args=["--database", pg_url]) for _ in range(3)]
     a, b, c = (s.client() for s in servers)
@@ -271,7 +271,7 @@ def test_kill_9_of_the_owner_of_a_streaming_run(start_server: Any, pg_url: str) 
     assert again.status == "completed"
 
 
-def test_a_parked_run_expires_on_any_replica(start_server: Any, pg_url: str) -> None:
+def test_a_parked_run_expires_on_any_replica(pg_url: str, start_server: Any) -> None:
     servers = [
         start_server(extra_args=["--database", pg_url, *LEASE_ARGS], run_expiry_s=2)
         for _ in range(2)
@@ -287,7 +287,7 @@ def test_a_parked_run_expires_on_any_replica(start_server: Any, pg_url: str) -> 
     b.beta.threads.messages.create(thread.id, role="user", content="unlocked")
 
 
-def test_a_clean_stop_hands_its_runs_over_at_once(start_server: Any, pg_url: str) -> None:
+def test_a_clean_stop_hands_its_runs_over_at_once(pg_url: str, start_server: Any) -> None:
     """Default lease (10 s expiry): a stopped replica's run fails at the next sweep (≤ 2 s)."""
     servers = [start_server(echo_delay_ms=20, extra_args=["--database", pg_url]) for _ in range(2)]
     a, b = (s.client() for s in servers)

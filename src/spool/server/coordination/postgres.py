@@ -41,7 +41,8 @@ FAR_FUTURE = 253402300799.0  # 9999-12-31: a parked run without an expiry
 RECONNECT_S = 1.0
 NOTIFY_BYTES = 7000  # a NOTIFY payload holds < 8000 bytes: "run:seq run:seq …" chunks of this
 CONTROL_CONNECTIONS = 4  # leases, locks, commands, reads for followers (many runs start at once)
-WRITE_PAUSE_S = 0.005  # between two event batches: fewer, larger transactions under load
+WRITE_PAUSE_S = 0.005
+CLOSE_TIMEOUT_S = 2.0  # each step of a clean stop (flush, hand-over, close) waits at most this  # between two event batches: fewer, larger transactions under load
 
 
 @dataclass
@@ -163,7 +164,7 @@ class PostgresCoordinator(Coordinator):
         if self._closed:
             return
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self._flush_now()
         self._closed = True
         for task in self._tasks + list(self._side_tasks) + list(self._catching_up.values()):
@@ -173,16 +174,18 @@ class PostgresCoordinator(Coordinator):
             for follower in followers:
                 follower.subscriber.close()
         self.followers.clear()
-        if self._control is not None:
+        if self._control is not None:  # bounded: a database that is gone must not hold us
             with contextlib.suppress(Exception):
-                await self._control_execute(
-                    "UPDATE run_leases SET expires_at = now() WHERE replica = %s",
-                    (self.replica,),
-                )
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self._control_execute(
+                        "UPDATE run_leases SET expires_at = now() WHERE replica = %s",
+                        (self.replica,),
+                    )
         for closable in (self._control, self._writer):
             if closable is not None:
                 with contextlib.suppress(Exception):
-                    await closable.close()
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await closable.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
