@@ -13,8 +13,9 @@ import pytest
 
 ENV = "SPOOL_TEST_DATABASE_URL"
 SKIP_MESSAGE = (
-    f"{ENV} is unset: these tests need a PostgreSQL server, e.g. "
-    f"{ENV}=postgresql://USER@127.0.0.1:5432/postgres (CI always sets it; see README, Tests)"
+    f"{ENV} is unset: the replica tests need a PostgreSQL server: export {ENV}=$("
+    ".venv/bin/python tests/postgres_server.py start /tmp/spool-pg) (as .ci/run does; README, "
+    "Development)"
 )
 
 
