@@ -3,10 +3,13 @@
 
 Per variant, one fresh echo server: p50/p99 of sequential `assistants.retrieve` (a read),
 of sequential `messages.create` (a write), of `messages.list(limit=20)` on a 200-message
-thread (a page), and server CPU per streamed event over `--streams` concurrent raw SSE runs
-of `/long WORDS` (every delta also updates the stored message now and then).
+thread (a page), server CPU per streamed event over `--streams` concurrent raw SSE runs
+of `/long WORDS` (every delta also updates the stored message now and then), and a
+`max_prompt_tokens=256` run on a thread of `--history` messages: its time and the worst
+`GET /v1/models` of another client meanwhile. With `--before` naming a tree that has the
+PostgreSQL backend, PostgreSQL is measured before and now too.
 
-    .venv/bin/python benchmarks/bench_storage.py [--before 33b3cb1] [--streams 50]
+    .venv/bin/python benchmarks/bench_storage.py [--before 33b3cb1] [--streams 50] [--history 5000]
 
 PostgreSQL: `SPOOL_TEST_DATABASE_URL` (see tests/postgres_server.py); each run gets a fresh
 database, dropped after.
@@ -119,6 +122,30 @@ async def streams(url: str, assistant_id: str, n: int, words: int) -> int:
         return sum(await asyncio.gather(*(one(t) for t in threads)))
 
 
+def truncated_run(url: str, client: openai.OpenAI, assistant_id: str, n: int) -> str:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from server_helpers import StallProbe, wait_for_run
+
+    class Target:  # what StallProbe needs of a server
+        base_url = url
+        api_key = API_KEY
+
+    text = " ".join(["word"] * 50)
+    with httpx.Client(base_url=url + "/", headers=HEADERS, timeout=30) as http:
+        thread = http.post("threads", json={}).json()["id"]
+        for _ in range(n):
+            http.post(f"threads/{thread}/messages", json={"role": "user", "content": text})
+    with StallProbe(Target()) as probe:
+        start = time.perf_counter()
+        run = client.beta.threads.runs.create(
+            thread_id=thread, assistant_id=assistant_id, max_prompt_tokens=256
+        )
+        run = wait_for_run(client, thread, run.id, timeout=120)
+        took = (time.perf_counter() - start) * 1000
+    assert run.status == "completed", run.last_error
+    return f"{took:.0f} ms / {probe.worst_ms:.1f} ms"
+
+
 def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, str]:
     with openai.OpenAI(base_url=url, api_key=API_KEY, max_retries=0) as client:
         assistant = client.beta.assistants.create(model="echo")
@@ -129,6 +156,7 @@ def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, str]:
             args.requests,
         )
         pages = timed(lambda: client.beta.threads.messages.list(thread.id, limit=20), 100)
+        history = truncated_run(url, client, assistant.id, args.history)
     before = cpu_seconds(pid)
     events = asyncio.run(streams(url, assistant.id, args.streams, args.words))
     cpu = cpu_seconds(pid) - before
@@ -137,6 +165,7 @@ def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, str]:
         "write p50/p99 ms": ms(writes),
         "page p50/p99 ms": ms(pages),
         "events per CPU s": f"{events / cpu:,.0f} ({events} events)",
+        "truncated run / worst stall": history,
     }
 
 
@@ -146,33 +175,33 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--words", type=int, default=300)
+    parser.add_argument("--history", type=int, default=5000)
     args = parser.parse_args()
     results: dict[str, dict[str, str]] = {}
+    admin = os.environ.get("SPOOL_TEST_DATABASE_URL")
+    if not admin:
+        print("(PostgreSQL skipped: set SPOOL_TEST_DATABASE_URL)")
     with tempfile.TemporaryDirectory(prefix="spool-before-") as old:
         archive = subprocess.run(
             ["git", "-C", str(ROOT), "archive", args.before, "src"], capture_output=True, check=True
         )
         subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
-        with server([], str(Path(old) / "src")) as (url, pid):
-            results[f"SQLite @{args.before}"] = measure(url, pid, args)
-    with server([], None) as (url, pid):
-        results["SQLite now"] = measure(url, pid, args)
-    admin = os.environ.get("SPOOL_TEST_DATABASE_URL")
-    if admin:
-        with (
-            fresh_database(admin) as database,
-            server(["--database", database], None) as (
-                url,
-                pid,
-            ),
-        ):
-            results["PostgreSQL now"] = measure(url, pid, args)
-    else:
-        print("(PostgreSQL skipped: set SPOOL_TEST_DATABASE_URL)")
+        old_src = str(Path(old) / "src")
+        has_postgres = (Path(old_src) / "spool/server/storage/postgres.py").exists()
+        for label, pythonpath in ((f"@{args.before}", old_src), ("now", None)):
+            with server([], pythonpath) as (url, pid):
+                results[f"SQLite {label}"] = measure(url, pid, args)
+            if admin and (pythonpath is None or has_postgres):
+                with (
+                    fresh_database(admin) as database,
+                    server(["--database", database], pythonpath) as (url, pid),
+                ):
+                    results[f"PostgreSQL {label}"] = measure(url, pid, args)
     keys = next(iter(results.values())).keys()
-    print(f"{'':<22}" + "".join(f"{k:>30}" for k in keys))
-    for name, row in results.items():
-        print(f"{name:<22}" + "".join(f"{row[k]:>30}" for k in keys))
+    for key in keys:
+        print(key)
+        for name, row in results.items():
+            print(f"  {name:<24} {row[key]}")
 
 
 if __name__ == "__main__":

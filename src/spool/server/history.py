@@ -1,8 +1,9 @@
 """The conversation a run hands to its engine, read and truncated off the event loop.
 
 On SQLite the thread's messages are read through a worker thread's own read-only connection,
-lazily; on PostgreSQL they are fetched (newest first, at most `last_messages`) on the loop and
-handed to the worker thread. With
+lazily; on PostgreSQL they are fetched on the loop, newest first, `FETCH_PAGE` at a time and
+(with `max_prompt_tokens`) only until the pages fetched cost more than the budget, then handed
+to the worker thread. With
 `max_prompt_tokens`, messages are read newest first and only until the budget is spent, and
 each message's token count is computed once and cached (keyed by engine, message id and text
 length), so truncation is linear in the messages kept, not quadratic in the thread.
@@ -21,6 +22,7 @@ from spool.server.engines.base import ChatMessage, Engine
 from spool.server.storage import Database
 
 MAX_CACHED_COUNTS = 200_000
+FETCH_PAGE = 200  # messages per query when reading a thread from PostgreSQL
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -113,8 +115,13 @@ async def load_conversation(
     """`load` in a worker thread (on PostgreSQL with the rows fetched first, on the loop)."""
     source: Database | list[tuple[str, str]] = db
     if db.dialect != "sqlite":
-        sql, params = _sql(thread_id, run_id, newest_first=True, limit=last_messages or None)
-        source = [(i, d) for i, d in await db.fetchall(sql, params)]
+        budget = None
+        if max_prompt_tokens is not None:
+            own = await asyncio.to_thread(
+                lambda: sum(counts.count(engine, None, m) for m in so_far)
+            )
+            budget = max_prompt_tokens - own
+        source = await _fetch_newest(db, counts, engine, thread_id, run_id, last_messages, budget)
     return await asyncio.to_thread(
         load,
         source,
@@ -127,6 +134,52 @@ async def load_conversation(
         so_far=so_far,
         max_prompt_tokens=max_prompt_tokens,
     )
+
+
+async def _fetch_newest(
+    db: Database,
+    counts: TokenCounts,
+    engine: Engine,
+    thread_id: str,
+    run_id: str,
+    limit: int | None,
+    budget: int | None,
+) -> list[tuple[str, str]]:
+    """(id, JSON) of the thread's messages newest first: at most `limit`, and with a token
+    `budget` no more pages once the ones read cost more than it (counted off the loop)."""
+    rows: list[tuple[str, str]] = []
+    before: int | None = None
+    spent = 0
+    while limit is None or len(rows) < limit:
+        size = FETCH_PAGE if limit is None else min(FETCH_PAGE, limit - len(rows))
+        sql = (
+            "SELECT seq, id, data FROM messages WHERE thread_id = ? "
+            "AND (run_id IS NULL OR run_id != ?)"
+            + (" AND seq < ?" if before is not None else "")
+            + " ORDER BY seq DESC LIMIT ?"
+        )
+        params: list[Any] = [thread_id, run_id]
+        if before is not None:
+            params.append(before)
+        page = await db.fetchall(sql, [*params, size])
+        rows += [(message_id, data) for _seq, message_id, data in page]
+        if len(page) < size:
+            break
+        before = page[-1][0]
+        if budget is not None:
+            spent += await asyncio.to_thread(_cost, counts, engine, page)
+            if spent > budget:
+                break
+    return rows
+
+
+def _cost(counts: TokenCounts, engine: Engine, page: list[tuple[Any, str, str]]) -> int:
+    total = 0
+    for _seq, message_id, data in page:
+        obj = json.loads(data)
+        message = ChatMessage(role=obj["role"], content=message_text(obj))
+        total += counts.count(engine, message_id, message)
+    return total
 
 
 def load(
