@@ -1,5 +1,6 @@
 """Does a code step slow down streaming? The same reply streamed into the spool TUI after a
-code_interpreter step and without one, in one process, headless 120×40, embedded server (echo).
+code_interpreter step and without one, in one process, headless 120×40, embedded server (echo);
+and code written token by token (many input deltas) against the same characters as reply text.
 
 * plain: the user sends N words; the echo engine streams `You said: <N words>`;
 * code: `/code print(<N words>)`; the TUI shows the code step (code streamed, logs), then the
@@ -10,8 +11,11 @@ and the worst stall of the event loop (a 5 ms heartbeat) over the whole run; als
 code step took to show its logs after the step ended. Runs alternate (warm sandbox first) and the
 medians are compared in this run.
 
+The deltas part feeds events (shaped like the SDK's) through the run driver's own event handling,
+as a stream would, into a fresh thread, and waits until the last one is on screen.
+
 Needs the sandbox (bubblewrap). Usage: python benchmarks/bench_tui_code_step.py [--words 3000]
-[--repeats 3]
+[--repeats 3] [--fragments 2000]
 """
 
 from __future__ import annotations
@@ -96,7 +100,80 @@ async def one_run(app: Any, pilot: Any, text: str) -> dict[str, float]:
     return out
 
 
-async def bench(words: int, repeats: int) -> None:
+def _ns(**kw: Any) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**kw)
+
+
+def code_delta(fragment: str, first: bool) -> Any:
+    call = _ns(
+        index=0,
+        type="code_interpreter",
+        id="call_bench" if first else None,
+        code_interpreter=_ns(input=fragment, outputs=None),
+    )
+    details = _ns(type="tool_calls", tool_calls=[call])
+    return _ns(
+        event="thread.run.step.delta", data=_ns(id="step_bench", delta=_ns(step_details=details))
+    )
+
+
+def text_delta(fragment: str) -> Any:
+    part = _ns(type="text", text=_ns(value=fragment, annotations=None))
+    return _ns(event="thread.message.delta", data=_ns(id="msg_bench", delta=_ns(content=[part])))
+
+
+async def fragments_run(app: Any, pilot: Any, kind: str, fragments: list[str]) -> dict[str, float]:
+    """Feed deltas through the run driver's event handling (as a stream would) into a fresh
+    thread's view, then wait until the last one is on screen."""
+    from spool.client.view_model import CodeStepItem, MessageItem
+    from spool.tui.widgets.code_step import CodeStepView
+
+    await pilot.press("ctrl+n")
+    while not (app.current and app.workspace.view(app.current).loaded):
+        await asyncio.sleep(0.01)
+    await app.wait_for_ui()
+    view = app.workspace.view(app.current)
+    driver = app.driver
+    hb = Heartbeat()
+    hb.start()
+    t0 = time.perf_counter()
+    for n, fragment in enumerate(fragments):
+        event = code_delta(fragment, n == 0) if kind == "code" else text_delta(fragment)
+        await driver._apply_event(view, event)
+        await asyncio.sleep(0)  # as RunDriver._consume does
+    t_fed = time.perf_counter()
+    whole = "".join(fragments)
+    if kind == "code":
+        item = next(i for i in view.items if isinstance(i, CodeStepItem))
+        assert item.code == whole
+        while True:
+            await app.wait_for_ui()
+            widget = app.transcript.widget_for(item)
+            if isinstance(widget, CodeStepView) and widget._shown_code == whole:
+                break
+            await asyncio.sleep(0.002)
+    else:
+        item = next(i for i in view.items if isinstance(i, MessageItem))
+        view.updated(item)  # (the stream's end emits the last text)
+        await app.wait_for_ui()
+        widget = app.transcript.widget_for(item)
+        while widget.markdown is not None and (
+            widget.markdown.text != whole or not widget.markdown.settled
+        ):
+            await asyncio.sleep(0.002)
+    await pilot.pause()
+    t_end = time.perf_counter()
+    hb.stop()
+    return {
+        "wall_s": t_end - t0,
+        "feed_s": t_fed - t0,
+        "max_stall_ms": hb.max_stall * 1000,
+    }
+
+
+async def bench(words: int, repeats: int, fragments: int) -> None:
     from spool.config import Config, Profile
     from spool.tui.app import SpoolApp
 
@@ -126,6 +203,22 @@ async def bench(words: int, repeats: int) -> None:
                         f"{name:6s} " + "  ".join(f"{k}={v:.2f}" for k, v in r.items()),
                         flush=True,
                     )
+            # a model that writes its code token by token: many small input deltas
+            lines = [
+                f"value_{i} = compute({i}, scale=2.5)  # step {i}" for i in range(fragments // 10)
+            ]
+            source = "\n".join(lines) + "\n"
+            size = max(1, len(source) // fragments)
+            pieces = [source[i : i + size] for i in range(0, len(source), size)]
+            streamed: dict[str, list[dict[str, float]]] = {"text": [], "code": []}
+            for _ in range(repeats):
+                for kind in ("text", "code"):
+                    r = await fragments_run(app, pilot, kind, pieces)
+                    streamed[kind].append(r)
+                    print(
+                        f"{kind} deltas " + "  ".join(f"{k}={v:.3f}" for k, v in r.items()),
+                        flush=True,
+                    )
     med = {
         name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
         for name, rs in results.items()
@@ -142,14 +235,23 @@ async def bench(words: int, repeats: int) -> None:
         f"without; code step ran {c['step_s']:.2f} s, its logs shown "
         f"{c['step_logs_painted_ms']:.0f} ms after it ended"
     )
+    t = {k: statistics.median(r[k] for r in streamed["text"]) for k in streamed["text"][0]}
+    k = {key: statistics.median(r[key] for r in streamed["code"]) for key in streamed["code"][0]}
+    print(
+        f"{len(pieces)} deltas ({len(source)} characters, {len(lines)} lines), median of "
+        f"{repeats}: as code input {k['wall_s']:.2f} s (worst stall {k['max_stall_ms']:.0f} ms) "
+        f"vs as reply text {t['wall_s']:.2f} s ({t['max_stall_ms']:.0f} ms): "
+        f"{k['wall_s'] / t['wall_s']:.2f}x"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--words", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fragments", type=int, default=2000, help="code input deltas")
     args = parser.parse_args()
-    asyncio.run(bench(args.words, args.repeats))
+    asyncio.run(bench(args.words, args.repeats, args.fragments))
 
 
 if __name__ == "__main__":

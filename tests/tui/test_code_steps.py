@@ -99,7 +99,9 @@ async def test_a_code_step_streams_in_place_with_logs_and_an_error(isolated_dirs
         await pilot.pause()
         title = str(widget.query_one("Collapsible").title)
         assert title.startswith("✔ code_interpreter · done") and "2 lines of Python" in title
-        assert widget.query_one(".code", Static).content.code == step.code  # (Syntax)
+        (chunk,) = widget.query(".code .chunk").results(Static)  # one block, highlighted whole
+        assert chunk.content.plain == step.code.rstrip("\n")
+        assert len({str(sp.style) for sp in chunk.content.spans}) > 1  # highlighted
         logs = widget.query_one(".logs", Static).content
         assert "before" in str(logs) and "NameError" in str(logs)
         cut = error_start(step.logs)

@@ -12,6 +12,7 @@ No Textual here.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from spool.client.view_model import (
 )
 
 SERVER_TOOLS = frozenset({"code_interpreter", "file_search"})
+EMIT_S = 0.04  # code deltas reach the listeners at most this often (as message deltas do)
 
 
 def _float(value: Any) -> float | None:
@@ -71,6 +73,29 @@ class StepTracker:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._calls: dict[tuple[str, int], str] = {}  # (step id, index) -> call id
+        self._last_emit: dict[str, float] = {}  # call id -> monotonic time of its last emit
+        self._pending: dict[str, asyncio.TimerHandle] = {}  # call id -> its trailing emit
+
+    def _emit_code(self, view: ThreadView, item: CodeStepItem, *, now: bool) -> None:
+        """Listeners hear about code growing at most every EMIT_S (a model writing its code
+        token by token would re-render it per token); the last fragment is always shown,
+        EMIT_S later at most. `now`: outputs or the end, shown at once."""
+        pending = self._pending.pop(item.id, None)
+        if pending is not None:
+            pending.cancel()
+        clock = time.monotonic()
+        wait = EMIT_S - (clock - self._last_emit.get(item.id, 0.0))
+        if now or wait <= 0:
+            self._last_emit[item.id] = clock
+            view.updated(item)
+            return
+
+        def later() -> None:
+            self._pending.pop(item.id, None)
+            self._last_emit[item.id] = time.monotonic()
+            view.updated(item)
+
+        self._pending[item.id] = asyncio.get_running_loop().call_later(wait, later)
 
     def delta(
         self, view: ThreadView, step_id: str, tool_calls: list[Any], run_id: str | None
@@ -92,13 +117,15 @@ class StepTracker:
             if isinstance(item, CodeStepItem):
                 ci = _field(tc, "code_interpreter")
                 item.code += _field(ci, "input") or ""
-                _apply_outputs(item, _field(ci, "outputs") or [], replace=False)
-            else:
-                fs = _field(tc, "file_search")
-                item.query = query_of(fs) or item.query
-                count = _results_count(fs)
-                if count is not None:
-                    item.results = count
+                outputs = _field(ci, "outputs") or []
+                _apply_outputs(item, outputs, replace=False)
+                self._emit_code(view, item, now=bool(outputs))
+                continue
+            fs = _field(tc, "file_search")
+            item.query = query_of(fs) or item.query
+            count = _results_count(fs)
+            if count is not None:
+                item.results = count
             view.updated(item)
 
     def completed(self, view: ThreadView, step: Any) -> None:
@@ -112,6 +139,10 @@ class StepTracker:
                 view.add(fresh)
                 continue
             item.status = fresh.status
+            pending = self._pending.pop(item.id, None)
+            if pending is not None:
+                pending.cancel()  # (this emit shows everything)
+            self._last_emit.pop(item.id, None)
             if isinstance(item, CodeStepItem) and isinstance(fresh, CodeStepItem):
                 item.code = fresh.code or item.code
                 item.logs, item.images = fresh.logs, fresh.images

@@ -27,6 +27,8 @@ from spool.tui.widgets.image_view import InlineImage
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\):$", re.MULTILINE)
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: .*)?$", re.MULTILINE)
 TICK_S = 0.5
+CHUNK_LINES = 20  # a streaming code block is highlighted in chunks of this many lines
+WHOLE_LINES = 120  # a finished block up to this long is highlighted as one
 
 STATE = {
     "in_progress": "running",
@@ -68,6 +70,7 @@ class CodeStepView(Vertical):
     CodeStepView Collapsible { border: none; padding: 0; margin: 0; background: transparent; }
     CodeStepView Collapsible > Contents { padding: 0 0 0 2; height: auto; }
     CodeStepView .code { height: auto; }
+    CodeStepView .code > Static { height: auto; }
     CodeStepView .logs { height: auto; margin: 1 0 0 0; }
     CodeStepView .images { height: auto; }
     CodeStepView > .code-step--error { color: $error; }
@@ -77,7 +80,9 @@ class CodeStepView(Vertical):
     def __init__(self, item: CodeStepItem) -> None:
         super().__init__()
         self.item = item
-        self._shown_code = item.code
+        self._shown_code: str | None = None
+        self._chunk_src: list[str] = []
+        self._was_running = item.running
         self._shown_logs = item.logs
         self._images: list[str] = []
         self._timer = None
@@ -109,16 +114,54 @@ class CodeStepView(Vertical):
             parts.append(f"{len(item.images)} image{'s' if len(item.images) != 1 else ''}")
         return " · ".join(parts)
 
-    def _code(self) -> Syntax:
+    def _syntax(self, code: str) -> Text:
+        """Python highlighted once, as Text: a Syntax would run Pygments again on every layout
+        (each reflow measures every chunk's height)."""
         from spool.tui.chat_markdown import code_theme_for
 
         theme = self.app.current_theme
-        return Syntax(
-            self.item.code.rstrip("\n") or " ",
-            "python",
-            theme=code_theme_for(theme.name, theme.dark),
-            word_wrap=True,
-        )
+        name = code_theme_for(theme.name, theme.dark)
+        syntax = Syntax(code or " ", "python", theme=name)
+        background = Syntax.get_theme(name).get_background_style().bgcolor
+        if background is not None and background.triplet is not None:
+            self.query_one(".code").styles.background = background.triplet.hex
+        text = syntax.highlight(code or " ")
+        text.rstrip()
+        return text
+
+    def _chunks(self, code: str, *, done: bool) -> tuple[list[str], str]:
+        """`code` as finished chunks of CHUNK_LINES lines and the growing rest (a finished
+        block of up to WHOLE_LINES lines is one chunk: highlighted as a whole)."""
+        lines = code.rstrip("\n").split("\n") if done else code.split("\n")
+        if done and len(lines) <= WHOLE_LINES:
+            return ["\n".join(lines)], ""
+        step = CHUNK_LINES
+        cut = len(lines) - len(lines) % step if done else max(0, len(lines) - 1) // step * step
+        chunks = ["\n".join(lines[i : i + step]) for i in range(0, cut, step)]
+        return chunks, "\n".join(lines[cut:])
+
+    def _show_code(self, *, force: bool = False) -> None:
+        """Render the code: chunks already shown stay (Rich highlighting costs ~0.4 ms a line
+        per render), only the growing tail is rendered again."""
+        code = self.item.code
+        if code == self._shown_code and not force:
+            return
+        self._shown_code = code
+        box = self.query_one(".code", Vertical)
+        chunks, tail = self._chunks(code, done=not self.item.running)
+        shown = list(box.query(".chunk").results(Static))
+        kept = len(shown)
+        if force or kept > len(chunks) or self._chunk_src[:kept] != chunks[:kept]:
+            for widget in shown:
+                widget.remove()
+            kept = 0
+        new = [Static(self._syntax(c), classes="chunk") for c in chunks[kept:]]
+        self._chunk_src = chunks
+        tail_widget = box.query_one(".tail", Static)
+        if new:
+            box.mount_all(new, before=tail_widget)
+        tail_widget.update(self._syntax(tail) if tail else "")
+        tail_widget.display = bool(tail) or not chunks
 
     def _logs(self) -> Text:
         logs = self.item.logs.rstrip("\n")
@@ -142,7 +185,8 @@ class CodeStepView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Collapsible(title=self._title(), collapsed=False):
-            yield Static(self._code(), classes="code")
+            with Vertical(classes="code"):
+                yield Static(classes="tail")
             logs = Static(self._logs(), classes="logs")
             logs.display = bool(self.item.logs) or not self.item.running
             yield logs
@@ -152,6 +196,7 @@ class CodeStepView(Vertical):
                     yield InlineImage(file_id)
 
     def on_mount(self) -> None:
+        self._show_code()
         self.set_class(self.item.status in ("failed", "cancelled", "expired"), "-failed")
         if self.item.running:
             self._timer = self.set_interval(TICK_S, self._tick)
@@ -167,9 +212,8 @@ class CodeStepView(Vertical):
         item = self.item
         self.set_class(item.status in ("failed", "cancelled", "expired"), "-failed")
         self.query_one(Collapsible).title = self._title()
-        if item.code != self._shown_code:
-            self._shown_code = item.code
-            self.query_one(".code", Static).update(self._code())
+        self._show_code(force=not item.running and self._was_running)
+        self._was_running = item.running
         logs = self.query_one(".logs", Static)
         if item.logs != self._shown_logs or not item.running:
             self._shown_logs = item.logs
@@ -185,7 +229,7 @@ class CodeStepView(Vertical):
 
     def restyle(self) -> None:
         """Code and log colours for the current theme."""
-        self.query_one(".code", Static).update(self._code())
+        self._show_code(force=True)
         self.query_one(".logs", Static).update(self._logs())
 
     def action_toggle(self) -> None:
