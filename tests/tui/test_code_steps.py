@@ -445,3 +445,21 @@ async def test_an_image_that_is_no_image_or_is_gone_says_so(isolated_dirs: Path)
         await pilot.press("enter")  # opening a missing image: a toast, no screen, no crash
         await pilot.pause()
         assert not isinstance(app.screen, ImageViewerScreen)
+
+
+async def test_markdown_export_shows_the_code_its_output_and_images(isolated_dirs: Path) -> None:
+    from spool.client.export import export_thread
+
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await with_tools(app, CI)
+        await type_and_send(pilot, PLOT)
+        assert await run_ended(app) == "completed"
+        md = await export_thread(app.connection.client, app.current, "md")
+        step = next(i for i in view(app).items if isinstance(i, CodeStepItem))
+        code_at = md.index("**Code** (code_interpreter)")
+        assert md.index("/code import") < code_at < md.index("Code output:")  # in the turn
+        assert "```python\nimport matplotlib.pyplot as plt\n" in md
+        assert "Output:\n\n```\nplotting\n```" in md
+        assert f"Images: `{step.images[0]}`" in md

@@ -196,6 +196,21 @@ def _tool_call_md(call: Any) -> str:
         else:
             lines += ["", "Output: *(none submitted)*"]
         return "\n".join(lines)
+    if kind == "code_interpreter":
+        ci = call.code_interpreter
+        lines = ["**Code** (code_interpreter)", "", fenced(ci.input or "", "python")]
+        outputs = ci.outputs or []
+        logs = "".join(getattr(o, "logs", "") or "" for o in outputs if o.type == "logs")
+        if logs:
+            lines += ["", "Output:", "", fenced(logs.rstrip("\n"))]
+        images = [o.image.file_id for o in outputs if o.type == "image" and o.image]
+        if images:
+            lines += ["", "Images: " + ", ".join(f"`{file_id}`" for file_id in images)]
+        return "\n".join(lines)
+    if kind == "file_search":
+        results = getattr(call.file_search, "results", None) or []
+        found = "; ".join(f"{r.file_name} ({r.score:.2f})" for r in results) or "no results"
+        return f"**File search**: {found}"
     body = json.dumps(_dump(call), indent=2, ensure_ascii=False)
     return f"**Tool call** ({kind})\n\n{fenced(body, 'json')}"
 
