@@ -231,17 +231,43 @@ def launch_server(
     return server
 
 
-@pytest.fixture(scope="session", params=[backend_param(b) for b in BACKENDS])
+@pytest.fixture(scope="session", params=[backend_param(b) for b in (*BACKENDS, "replicas")])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     """One shared echo server per backend for the whole session (tests create their own
-    objects): every test using it runs on SQLite and on PostgreSQL."""
+    objects): every test using it runs on SQLite, on PostgreSQL, and on three replicas sharing
+    one PostgreSQL behind a round-robin proxy (each request to the next replica)."""
     cleanups: list[Any] = []
+    if request.param == "replicas":
+        yield from _replicas_server(tmp_path_factory, cleanups)
+        return
     args = database_args(request.param, cleanups)
     proc = launch_server(tmp_path_factory.mktemp(f"server-data-{request.param}"), extra_args=args)
     yield proc
     proc.stop()
+    for cleanup in cleanups:
+        cleanup()
+
+
+def _replicas_server(
+    tmp_path_factory: pytest.TempPathFactory, cleanups: list[Any]
+) -> Iterator[ServerProcess]:
+    """Three replicas on one fresh PostgreSQL database behind `RoundRobinProxy`; the
+    ServerProcess is the first replica's, with the proxy's URL."""
+    import dataclasses
+
+    from replica_proxy import RoundRobinProxy
+
+    dirs = [tmp_path_factory.mktemp(f"server-data-replica-{i}") for i in range(3)]
+    blobs = dirs[0] / "files"  # one blobs directory for all three, where a test looks for it
+    args = [*database_args("postgresql", cleanups), "--blobs", str(blobs)]
+    replicas = [launch_server(d, extra_args=args) for d in dirs]
+    proxy = RoundRobinProxy([r.root_url for r in replicas]).start()
+    yield dataclasses.replace(replicas[0], base_url=proxy.url + "/v1")
+    proxy.stop()
+    for replica in replicas:
+        replica.stop()
     for cleanup in cleanups:
         cleanup()
 

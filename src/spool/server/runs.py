@@ -107,6 +107,7 @@ class ActiveRun:
     citations: dict[str, str] = field(default_factory=dict)  # marker → file_id (this run's)
     message_parts: list[dict[str, Any]] = field(default_factory=list)  # for the next message
     ordinals: dict[str, int] = field(default_factory=dict)  # server-side calls made, per type
+    parking: asyncio.Future[None] | None = None  # replicas: set while it becomes adoptable
 
 
 def _truncation(value: dict[str, Any] | None) -> dict[str, Any]:
@@ -301,6 +302,8 @@ class RunManager(RunCoordination):
         await self.db.update("runs", active.run)
 
     async def _set_status(self, active: ActiveRun, status: str, **fields: Any) -> None:
+        if status == "requires_action":
+            self._parking(active)  # lookups wait until it is adoptable (coordination/manager)
         run = active.run
         run["status"] = status
         run.update(fields)

@@ -8,6 +8,8 @@ wherever it executes, following a run's events, failing runs of a dead replica. 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ CANCELLABLE = ("queued", "in_progress", "requires_action")
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 ABANDONED = "The server stopped while this run was active; the run was abandoned."
+ADOPT_WAIT_S = 2.0
 TAKEN_OVER = "The replica executing this run stopped; another replica failed it."
 
 
@@ -91,21 +94,36 @@ class RunCoordination:
 
     # --- parked runs (requires_action) -------------------------------------------------------------
 
+    def _parking(self: RunManager, active: ActiveRun) -> None:
+        """The run is about to wait for tool outputs: until it is parked, a request for it on
+        this replica waits (it must not take the run while the lease is being given up)."""
+        if self.coordinator.shared and active.parking is None:
+            active.parking = asyncio.get_running_loop().create_future()
+
     async def _park(self: RunManager, active: ActiveRun) -> None:
         """With replicas, a run waiting for tool outputs belongs to no replica: any adopts it."""
         if not self.coordinator.shared:
             return
-        await self.coordinator.park(active.run["id"], active.run["expires_at"])
-        self._release(active)
+        try:
+            await self.coordinator.park(active.run["id"], active.run["expires_at"])
+            self._release(active)
+        finally:
+            if active.parking is not None and not active.parking.done():
+                active.parking.set_result(None)
+            active.parking = None
 
     async def adopt(self: RunManager, run: dict[str, Any]) -> ActiveRun | None:
         """The run's live state here: local, or a parked run this replica now takes over."""
         from spool.server.runs import ActiveRun
 
         local = self.active.get(run["id"])
+        if local is not None and local.parking is not None:
+            with contextlib.suppress(TimeoutError):  # being parked here: then adopt it
+                await asyncio.wait_for(asyncio.shield(local.parking), ADOPT_WAIT_S)
+            local = self.active.get(run["id"])
         if local is not None or not self.coordinator.shared:
             return local
-        if run["status"] != "requires_action" or not await self.coordinator.adopt(run["id"]):
+        if run["status"] != "requires_action" or not await self._take_parked(run["id"]):
             return None
         fresh = await self.db.get("runs", run["id"])
         if fresh is None or fresh["status"] != "requires_action":
@@ -132,6 +150,19 @@ class RunCoordination:
         if run is None or run["status"] not in CANCELLABLE:
             return
         await self.cancel_anywhere(run)
+
+    async def _take_parked(self: RunManager, run_id: str) -> bool:
+        """Adopt a parked run; a run whose owner is parking it right now (a client acting on
+        the requires_action event, or a poll, before the owner gave the lease up) is waited
+        for, up to ADOPT_WAIT_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ADOPT_WAIT_S
+        while not await self.coordinator.adopt(run_id):
+            owner = await self.coordinator.owner(run_id)
+            if not owner or loop.time() > deadline:  # finished, expired, or adopted elsewhere
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def cancel_anywhere(self: RunManager, run: dict[str, Any]) -> dict[str, Any]:
         """Cancel a run wherever it executes; answers with the run in `cancelling`."""
