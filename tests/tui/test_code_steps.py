@@ -316,9 +316,10 @@ async def test_file_search_line_and_the_inspector(isolated_dirs: Path) -> None:
         assert await run_ended(app) == "completed"
         search = next(i for i in view(app).items if isinstance(i, FileSearchItem))
         assert search.status == "completed" and search.results == 1
+        assert search.query == "otters sleep"  # (spool's server says it)
         line = app.transcript.widget_for(search)
         assert isinstance(line, FileSearchView)
-        assert "file_search" in static_text(line) and "1 result" in static_text(line)
+        assert static_text(line) == '⚙ file_search "otters sleep" → 1 result'
         # the inspector of the code run
         code_reply = next(
             w for w in app.transcript.query(MessageView) if w.item.text == "Code output: 42"
@@ -342,12 +343,12 @@ async def test_file_search_line_and_the_inspector(isolated_dirs: Path) -> None:
         screen = app.screen
         await wait_until(lambda: screen.details is not None, what="details")
         (call,) = screen.details.steps[0].tool_calls
-        assert call.type == "file_search"
+        assert call.type == "file_search" and call.query == "otters sleep"
         (result,) = call.results
         assert result.file_name == "otters.md" and 0 < result.score <= 1
         assert "hold hands" in result.content
         shown = static_text(screen.query_one("#content", Static))
-        for expected in ("file_search", "otters.md", "hold hands", "score"):
+        for expected in ("file_search", "query: otters sleep", "otters.md", "hold hands", "score"):
             assert expected in shown, expected
 
 

@@ -142,7 +142,9 @@ class FileSearchTool:
             },
             ensure_ascii=False,
         )
-        body = {"ranking_options": options, "results": results}
+        # `query` is spool's extension (OpenAI's call object has none): clients show what was
+        # searched for
+        body = {"ranking_options": options, "results": results, "query": query}
         return ToolResult(body=body, output=output, citations=citations)
 
     def public(self, body: dict[str, Any], include: frozenset[str]) -> dict[str, Any]:
