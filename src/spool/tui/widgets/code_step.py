@@ -101,10 +101,7 @@ class CodeStepView(Vertical):
         item = self.item
         state = STATE.get(item.status, item.status)
         mark = {"running": "⚙", "done": "✔"}.get(state, "✖")
-        parts = [f"{mark} code_interpreter", "writing code…" if item.running and not item.logs
-                 else state]  # fmt: skip
-        if item.running and item.logs:
-            parts[1] = "running…"
+        parts = [f"{mark} code_interpreter", "running…" if item.running else state]
         took = format_seconds(self._elapsed())
         if took:
             parts.append(took)
