@@ -118,11 +118,9 @@ class UnknownProfile(ValueError):
 
 
 BELL_CHOICES = ("requires_action", "always", "never")
-IMAGE_CHOICES = (
-    "auto",
-    "halfcell",
-    "none",
-)  # how the TUI draws images (spool.tui.widgets.image_view)
+# how the TUI draws images (spool.tui.widgets.image_view): auto asks only terminals known for
+# Kitty graphics or Sixel, ask asks any terminal (e.g. xterm -ti vt340), halfcell, none
+IMAGE_CHOICES = ("auto", "ask", "halfcell", "none")
 
 
 @dataclass(slots=True)
@@ -137,7 +135,7 @@ class Config:
     bell: str = "requires_action"  # when a run ends on another thread: always | never
     sidebar_width: int = 34  # columns of the thread list
     footer: bool = True  # the line of main keys at the bottom
-    images: str = "auto"  # auto (Kitty/Sixel where the terminal has them) | halfcell | none
+    images: str = "auto"  # auto | ask | halfcell | none (see IMAGE_CHOICES)
     mcp: dict[str, McpServerSpec] = field(default_factory=dict)
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     server_database: str | None = None  # [server] database: spool serve's --database default

@@ -82,3 +82,14 @@ def test_the_config_file_says_how(isolated_dirs: Any, monkeypatch: pytest.Monkey
     path.write_text('images = "sixel"\n')
     config = load_config(path)
     assert config.images == "auto" and any("images must be one of" in p for p in config.problems)
+
+
+def test_ask_asks_any_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import textual_image.widget  # noqa: F401  (already asked: the import asks nothing again)
+
+    monkeypatch.setattr(image_view, "_mode", "placeholder")
+    monkeypatch.setattr(sys, "__stdout__", FakeTTY())
+    monkeypatch.setenv("TERM", "xterm")
+    assert not may_have_graphics()
+    assert prepare_terminal_graphics("auto") == "halfcell"
+    assert prepare_terminal_graphics("ask") == "auto"  # textual-image's own choice

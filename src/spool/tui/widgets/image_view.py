@@ -72,8 +72,9 @@ def may_have_graphics(env: dict[str, str] | os._Environ[str] = os.environ) -> bo
 def prepare_terminal_graphics(setting: str = "auto") -> ImageMode:
     """Decide how images are drawn (before Textual starts); returns the mode.
 
-    `setting` (the config file's `images`): "auto" (what the terminal can), "halfcell", or
-    "none" / "placeholder" (no images drawn, their names and sizes only).
+    `setting` (the config file's `images`): "auto" (what the terminal can, asking only
+    terminals known for graphics), "ask" (ask any terminal), "halfcell", or "none" /
+    "placeholder" (no images drawn, their names and sizes only).
     """
     global _mode
     if setting == "none":
@@ -83,7 +84,7 @@ def prepare_terminal_graphics(setting: str = "auto") -> ImageMode:
     if setting == "placeholder" or not tty:
         _mode = "placeholder"
         return _mode
-    if setting == "auto" and may_have_graphics():
+    if setting == "ask" or (setting == "auto" and may_have_graphics()):
         try:
             import textual_image.widget  # noqa: F401  (~150 ms, only in such terminals)
         except Exception:  # not installed, or a terminal that answers nonsense
