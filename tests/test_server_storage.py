@@ -183,9 +183,10 @@ def _fill(server: Any) -> dict[str, Any]:
     }
 
 
-def _snapshot(server: Any, made: dict[str, Any]) -> dict[str, Any]:
+def _snapshot(server: Any, made: dict[str, Any], *, search_first: bool) -> dict[str, Any]:
     """Everything the API answers about what `_fill` made (search scores aside: the keyword
-    rankers differ between backends)."""
+    rankers differ between backends). A store search moves the store's `last_active_at`: the
+    copy's source searches before it is read, the copy after."""
     from server_helpers import raw_http
 
     out: dict[str, Any] = {}
@@ -205,6 +206,13 @@ def _snapshot(server: Any, made: dict[str, Any]) -> dict[str, Any]:
                     return pages
                 after = page["last_id"]
 
+        def search() -> None:
+            path = f"vector_stores/{made['store']}/search"
+            found = http.post(path, json={"query": "beavers dams"}).json()["data"]
+            out["store_search"] = [(r["file_id"], r["content"]) for r in found]
+
+        if search_first:
+            search()
         out["assistants"] = walk("assistants")
         out["assistant"] = get(f"assistants/{made['assistant']}")
         out["files"] = get("files")
@@ -214,8 +222,8 @@ def _snapshot(server: Any, made: dict[str, Any]) -> dict[str, Any]:
         out["parsed"] = [
             get(f"vector_stores/{made['store']}/files/{f}/content") for f in made["files"]
         ]
-        found = http.post(f"vector_stores/{made['store']}/search", json={"query": "beavers dams"})
-        out["store_search"] = [(r["file_id"], r["content"]) for r in found.json()["data"]]
+        if not search_first:
+            search()
         for thread in made["threads"]:
             out[thread] = get(f"threads/{thread}")
             out[f"{thread}/messages"] = walk(f"threads/{thread}/messages")
@@ -245,7 +253,7 @@ def test_migrate_a_sqlite_data_dir_into_postgresql_loses_nothing(
 ) -> None:
     source = start_server(data_dir=tmp_path / "sqlite")
     made = _fill(source)
-    before = _snapshot(source, made)
+    before = _snapshot(source, made, search_first=True)
     source.stop()
     blobs = tmp_path / "shared-blobs"
     command = [sys.executable, "-m", "spool", "serve", "migrate",
@@ -256,7 +264,7 @@ def test_migrate_a_sqlite_data_dir_into_postgresql_loses_nothing(
     served = start_server(
         data_dir=tmp_path / "replica", extra_args=["--database", database, "--blobs", str(blobs)]
     )
-    after = _snapshot(served, made)
+    after = _snapshot(served, made, search_first=False)
     assert before["store_search"] and len(before["message_search"]) == 2
     assert before["after_deleted"]["data"] and len(before["files"]["data"]) == 2
     assert after.keys() == before.keys()
@@ -314,3 +322,22 @@ def test_the_config_file_can_name_the_database(start_server: Any, tmp_path: Path
     with server.client() as client:
         client.beta.assistants.create(model="echo")
     assert path.exists() and not (server.data_dir / "spool.db").exists()
+
+
+def test_a_starting_server_leaves_other_replicas_uploads_alone(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """Replicas share the blobs dir: a server starting removes only stale temp uploads (a
+    crash's leftovers), not the one another replica is receiving right now."""
+    import os
+
+    blobs = tmp_path / "blobs"
+    (blobs / "tmp").mkdir(parents=True)
+    receiving = blobs / "tmp" / "upload-receiving"
+    receiving.write_bytes(b"half an upload")
+    stale = blobs / "tmp" / "upload-stale"
+    stale.write_bytes(b"left by a crash")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    start_server(extra_args=["--blobs", str(blobs)])
+    assert receiving.exists() and not stale.exists()

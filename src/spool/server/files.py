@@ -23,10 +23,12 @@ Call them from the event-loop thread (the disk work runs in a worker thread).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import mimetypes
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 SERVER_PURPOSES = ("assistants_output",)
 CHUNK_BYTES = 1024 * 1024
+STALE_UPLOAD_S = 3600  # a temp upload file untouched this long is a crash's leftover
 
 
 def max_file_bytes() -> int:
@@ -122,8 +125,13 @@ class FileStore:
         self.tmp_dir = self.root / "tmp"
         for path in (self.root, self.blob_dir, self.tmp_dir):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for leftover in self.tmp_dir.iterdir():  # uploads a crash interrupted
-            leftover.unlink(missing_ok=True)
+        # uploads a crash interrupted (old ones only: replicas share this dir, and another
+        # one's upload in progress keeps its temp file's mtime fresh)
+        stale = time.time() - STALE_UPLOAD_S
+        for leftover in self.tmp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < stale:
+                    leftover.unlink(missing_ok=True)
         self.db = db
         self.max_bytes = max_bytes or max_file_bytes()
 
@@ -157,7 +165,16 @@ class FileStore:
         }
         if expires_after:
             file["expires_at"] = created + int(expires_after["seconds"])
-        await self.db.insert("files", file, sha256=digest)
+        async with self.db.transaction():
+            await self.db.lock(f"blob:{digest}")  # against a replica deleting these bytes
+            await self.db.insert("files", file, sha256=digest)
+            if not self.blob_path(digest).exists():  # that delete won the race: say so, keep none
+                raise ApiError(
+                    503,
+                    "The file's bytes were removed while it was being stored; upload it again.",
+                    type="server_error",
+                    headers={"x-should-retry": "true"},
+                )
         return file
 
     async def get(self, file_id: str) -> dict[str, Any] | None:
@@ -186,10 +203,12 @@ class FileStore:
         digest = await self.digest_of(file_id)
         if digest is None:
             return False
-        await self.db.delete("files", file_id)
-        left = await self.db.fetchone("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (digest,))
-        if left is None:
-            self.blob_path(digest).unlink(missing_ok=True)
+        async with self.db.transaction():
+            await self.db.lock(f"blob:{digest}")  # against a replica storing the same bytes
+            await self.db.delete("files", file_id)
+            left = await self.db.fetchone("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (digest,))
+            if left is None:
+                self.blob_path(digest).unlink(missing_ok=True)
         return True
 
     # --- server-made files -----------------------------------------------------------------

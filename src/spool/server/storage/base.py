@@ -96,6 +96,12 @@ class Database(ABC):
         """BEGIN … COMMIT (or ROLLBACK), joining the caller's transaction when one is open."""
 
     @abstractmethod
+    async def lock(self, key: str) -> None:
+        """Hold a lock named `key` until the open transaction ends (PostgreSQL: an advisory
+        lock shared by every replica; SQLite: one process whose transactions do not
+        interleave, so nothing to do)."""
+
+    @abstractmethod
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once the open transaction commits (now when none is open): work
         handed to another task (an indexing queue) must not look before the commit."""

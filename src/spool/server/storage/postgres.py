@@ -213,6 +213,9 @@ class PostgresDatabase(Database):
             rows.append(data)
         return ids, rows, False
 
+    async def lock(self, key: str) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
     async def put_tombstone(
         self, object_id: str, table: str, seq: int, thread_id: str | None, run_id: str | None
     ) -> None:

@@ -139,6 +139,9 @@ class SQLiteDatabase(Database):
             size += len(data)
         return ids, rows, False
 
+    async def lock(self, key: str) -> None:
+        return None  # one process, and its transactions never interleave
+
     async def put_tombstone(
         self, object_id: str, table: str, seq: int, thread_id: str | None, run_id: str | None
     ) -> None:
