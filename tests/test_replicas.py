@@ -86,6 +86,11 @@ def follow_events(server: Any, thread_id: str, run_id: str, after: int = 0) -> l
     return names
 
 
+def scrape_metrics(server: Any) -> str:
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    return httpx2.get(server.root_url + "/metrics", headers=headers, timeout=10).text
+
+
 def wait_status(
     client: openai.OpenAI, thread_id: str, run_id: str, statuses: set[str], timeout: float
 ) -> Any:
@@ -215,6 +220,10 @@ def test_one_thread_lock_for_all_replicas(trio: list[Any]) -> None:
         b.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
     with pytest.raises(openai.BadRequestError, match="while a run"):
         c.beta.threads.messages.create(thread.id, role="user", content="no")
+    held = [
+        "spool_coordination_leases_held 1" in scrape_metrics(s) for s in trio
+    ]  # A holds the lease, the others none
+    assert held == [True, False, False]
     assert wait_status(c, thread.id, run.id, {"completed"}, 10).status == "completed"
     c.beta.threads.messages.create(thread.id, role="user", content="now")
 

@@ -116,6 +116,7 @@ def test_metrics_follow_what_clients_did(start_server: Any) -> None:
     assert value(samples, "spool_stream_subscribers") == 0
     assert value(samples, "spool_active_runs") == 0
     assert value(samples, "spool_indexing_queue_depth") == 0
+    assert value(samples, "spool_coordination_leases_held") == 0  # one process: no leases
     assert value(samples, "spool_run_events_total") > 60
     client.close()
 

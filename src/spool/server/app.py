@@ -127,6 +127,17 @@ def _add_gauges(state: State) -> None:
         "Open streaming responses on this replica.",
         lambda: float(runs.subscriber_count()),
     )
+    coordinator = runs.coordinator
+    for key, help_text in (
+        ("leases_held", "Run leases this replica holds and renews (replicas on PostgreSQL)."),
+        ("followers", "Streams on this replica following a run's stored events."),
+        ("events_unwritten", "Run events produced here and not yet in run_events (backlog)."),
+    ):
+        state.metrics.gauge(
+            f"spool_coordination_{key}",
+            help_text,
+            lambda key=key: coordinator.stats()[key],
+        )
     state.metrics.gauge(
         "spool_indexing_queue_depth",
         "Files waiting for (or in) file_search indexing on this replica.",

@@ -120,6 +120,10 @@ class Coordinator(ABC):
     async def owner(self, run_id: str) -> str | None:
         """The replica executing the run ('' when parked, None when it holds no lease)."""
 
+    def stats(self) -> dict[str, float]:
+        """Numbers for /metrics: leases held, streams following runs, events not yet stored."""
+        return {"leases_held": 0.0, "followers": 0.0, "events_unwritten": 0.0}
+
 
 class LocalCoordinator(Coordinator):
     """One process (SQLite): the RunManager's memory is the whole truth; nothing to do here."""

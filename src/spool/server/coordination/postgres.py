@@ -215,6 +215,13 @@ class PostgresCoordinator(Coordinator):
                 log.warning("coordination: a control connection was lost; retrying")
         raise AssertionError("unreachable")
 
+    def stats(self) -> dict[str, float]:
+        return {
+            "leases_held": float(len(self.held)),
+            "followers": float(sum(len(f) for f in self.followers.values())),
+            "events_unwritten": float(len(self._pending.rows)),
+        }
+
     async def lock(self, run_id: str, thread_id: str) -> None:
         for _ in range(3):
             rows = await self._control_execute(
