@@ -224,7 +224,11 @@ def test_one_thread_lock_for_all_replicas(trio: list[Any]) -> None:
         "spool_coordination_leases_held 1" in scrape_metrics(s) for s in trio
     ]  # A holds the lease, the others none
     assert held == [True, False, False]
-    assert wait_status(c, thread.id, run.id, {"completed"}, 10).status == "completed"
+    # Metadata changed on B while A executes the run survives A's saves.
+    b.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"set_on": "B"})
+    done = wait_status(c, thread.id, run.id, {"completed"}, 10)
+    assert done.status == "completed"
+    assert done.metadata == {"set_on": "B"}
     c.beta.threads.messages.create(thread.id, role="user", content="now")
 
 

@@ -29,6 +29,7 @@ ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 ABANDONED = "The server stopped while this run was active; the run was abandoned."
 ADOPT_WAIT_S = 2.0
+METADATA = "metadata:"  # a command carrying a run's new metadata (JSON) to its owner
 TAKEN_OVER = "The replica executing this run stopped; another replica failed it."
 
 
@@ -185,13 +186,34 @@ class RunCoordination:
             return snapshot
         raise bad_request(f"Cannot cancel run with status '{run['status']}'.")
 
+    async def metadata_changed(self: RunManager, run: dict[str, Any]) -> None:
+        """A run's metadata was modified here: the replica executing it must not overwrite it
+        with its own copy at its next save, so it is told the new value."""
+        if not self.coordinator.shared or run["id"] in self.active or run["status"] in TERMINAL:
+            return
+        await self.coordinator.tell(run["id"], METADATA + json.dumps(run["metadata"]))
+
     # --- the coordinator's callbacks -------------------------------------------------------------
 
     def on_command(self: RunManager, run_id: str, command: str) -> None:
         active = self.active.get(run_id)
+        if command.startswith(METADATA):
+            self._spawn(self._set_metadata(run_id, json.loads(command.removeprefix(METADATA))))
+            return
         if command != "cancel" or active is None or active.run["status"] not in CANCELLABLE:
             return
         self._spawn(self._cancel_quietly(active))
+
+    async def _set_metadata(self: RunManager, run_id: str, metadata: dict[str, Any]) -> None:
+        active = self.active.get(run_id)
+        if active is not None:
+            active.run["metadata"] = metadata
+            await self._save_run(active)
+            return
+        run = await self.db.get("runs", run_id)  # finished meanwhile: its last save may have
+        if run is not None and run["metadata"] != metadata:  # written the old value
+            run["metadata"] = metadata
+            await self.db.update("runs", run)
 
     async def _cancel_quietly(self: RunManager, active: ActiveRun) -> None:
         if active.run["status"] in CANCELLABLE:

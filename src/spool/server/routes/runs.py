@@ -102,6 +102,7 @@ async def modify_run(state: State, request: Request) -> Any:
     if "metadata" in body:
         run["metadata"] = body["metadata"] or {}
         await state.db.update("runs", run)
+        await state.runs.metadata_changed(run)  # the replica executing it keeps it
     return run
 
 
