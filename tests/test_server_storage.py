@@ -341,3 +341,40 @@ def test_a_starting_server_leaves_other_replicas_uploads_alone(
     os.utime(stale, (two_hours_ago, two_hours_ago))
     start_server(extra_args=["--blobs", str(blobs)])
     assert receiving.exists() and not stale.exists()
+
+
+def _serve_fails(tmp_path: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "spool", "serve", "--port", "0", "--data-dir", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    return result.stderr
+
+
+def test_a_newer_sqlite_schema_is_refused_in_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "spool.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    said = _serve_fails(tmp_path)
+    assert "schema version 99, newer than this spool" in said, said
+
+
+@needs_postgres
+def test_a_newer_postgresql_schema_is_refused_in_one_line(tmp_path: Path, database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (99)")
+    said = _serve_fails(tmp_path, "--database", database)
+    assert "schema version 99, newer than this spool" in said, said
+
+
+def test_an_unreachable_postgresql_is_refused_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    url = f"postgresql://spool@/spool?host={tmp_path}/no-server-here"
+    said = _serve_fails(tmp_path, "--database", url)
+    assert "cannot connect to PostgreSQL" in said and "no-server-here" in said, said

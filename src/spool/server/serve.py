@@ -101,6 +101,24 @@ def _code_interpreter(config_path: Path | None, data_dir: Path) -> Callable[[], 
     return manager.kill_all_now
 
 
+def _check_database(url: str | None, data_dir: Path) -> None:
+    """Open (and migrate) the database once before serving: a database that cannot be used
+    (unreachable, newer schema, …) is one clear line and exit status 2, not a traceback."""
+    import asyncio
+
+    from spool.server.storage import open_database
+
+    async def probe() -> None:
+        db = await open_database(url, data_dir)
+        await db.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        where = "the database" if url else str(data_dir / "spool.db")
+        raise ServeError(f"cannot use {where}: {exc}") from exc
+
+
 def serve_forever(
     *,
     host: str,
@@ -147,6 +165,7 @@ def serve_forever(
     problem = check_url(database_url)
     if problem:
         raise ServeError(f"--database: {problem}")
+    _check_database(database_url, data_dir)
     if config_path and not config_path.exists():
         _say(f"config file {config_path} does not exist; using defaults")
     if api_key is None:

@@ -23,6 +23,7 @@ from spool.server.storage.migrations import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x5F001  # pg_advisory_xact_lock key while upgrading the schema
 POOL_TIMEOUT_S = 10.0  # waiting longer for a pooled connection answers 503
+OPEN_TIMEOUT_S = 10.0  # the database must answer within this at start
 
 
 def unavailable(exc: BaseException) -> ApiError:
@@ -89,8 +90,16 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def open(cls, url: str, **kwargs: Any) -> PostgresDatabase:
+        import psycopg
+
+        try:  # one plain connection first: its error says what is wrong (the pool's would not)
+            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=OPEN_TIMEOUT_S)
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            raise RuntimeError(f"cannot connect to PostgreSQL: {reason}") from exc
+        await probe.close()
         db = cls(url, **kwargs)
-        await db.pool.open(wait=True, timeout=30)
+        await db.pool.open(wait=True, timeout=OPEN_TIMEOUT_S)
         try:
             await db.migrate()
         except BaseException:
