@@ -31,7 +31,11 @@ from typing import Any
 Data = dict[str, dict[str, Any]]
 FILE_MODE = 0o600
 BACKUP_SUFFIX = ".bak"
-OUTBOX_STATES = ("pending", "failed")
+OUTBOX_STATES = (
+    "pending",
+    "failed",
+    "refused",
+)  # refused: the server said no (not sent again by itself)
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -228,10 +228,21 @@ async def test_upload_too_large_keeps_message_unsent(
         shown = app.query(MessageView).filter(".user").last()
         shown_text = str(shown._user_text())
         assert "✖ not sent" in shown_text and item.error in shown_text  # the reason, in place
+        # refused, not lost: it does not promise to go out when the server is back
+        assert item.refused and "when the server is back" not in shown_text
+        assert "f5 tries again, f6 takes it back to edit" in shown_text
         page = await app.connection.client.beta.threads.messages.list(app.current)
         assert page.data == []  # never posted
         rec = app.store.all_outbox("local")[0]
-        assert rec.state == "failed" and rec.attachments[0]["name"] == "big.txt"
+        assert rec.state == "refused" and rec.attachments[0]["name"] == "big.txt"
+        # a reconnect leaves it alone (sending it again would only be refused again) ...
+        app.outbox.requeue(view(app))
+        assert last_user(app).status == "unsent"
+        # ... F5 tries it again (and says why it is still refused)
+        item.error = None
+        await pilot.press("f5")
+        await wait_until(lambda: last_user(app).status == "unsent" and last_user(app).error)
+        assert "maximum file size is 2000 bytes" in (last_user(app).error or "")
 
 
 async def test_failed_upload_retry_uploads_only_what_is_missing(isolated_dirs: Path) -> None:

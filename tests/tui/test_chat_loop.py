@@ -17,6 +17,7 @@ from spool.client.outbox import NEW_THREAD
 from spool.config import Config, Profile
 from spool.store import Store
 from spool.tui.screens.run_options import RunOptionsScreen
+from spool.tui.widgets.message import MessageView
 from spool.tui.widgets.sidebar import Sidebar
 
 from .helpers import make_app, ready, run_ended, texts, type_and_send, view, wait_until
@@ -480,3 +481,28 @@ async def test_a_message_posted_before_a_crash_is_not_posted_again(isolated_dirs
         await wait_until(lambda: not view(again).local_messages(), what="local item gone")
         await pilot.pause(0.3)
         assert await server_user_texts(again) == ["sent just before the crash"]
+
+
+async def test_a_message_the_server_refuses_waits_for_the_user_not_the_server(
+    isolated_dirs: Path,
+) -> None:
+    """A 4xx on the post (here: over the server's 256k-character content limit) is not a lost
+    connection: the note says why and what to do, a reconnect does not post it again, F5 does."""
+    app = make_app(isolated_dirs / "data")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        item = app.send("x" * 300_000)
+        await wait_until(lambda: item.status == "unsent", what="refused")
+        assert item.refused and (item.error or "").startswith("HTTP 400")
+        assert app.store.outbox(app.current)[0].state == "refused"
+        await app.wait_for_ui()
+        shown = str(app.query(MessageView).filter(".user").last()._user_text())
+        assert "when the server is back" not in shown and "f6 takes it back to edit" in shown
+        app.outbox.requeue(view(app))  # what reconnecting does: refused ones stay
+        assert item.status == "unsent"
+        item.error = None
+        await pilot.press("f5")  # the user retries: posted again, refused again
+        await wait_until(lambda: item.status == "unsent" and item.error, what="refused again")
+        assert item.refused and (item.error or "").startswith("HTTP 400")
+        page = await app.connection.client.beta.threads.messages.list(app.current)
+        assert page.data == []

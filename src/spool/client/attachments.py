@@ -162,16 +162,23 @@ def pasted_paths(text: str) -> list[Path]:
 class AttachmentError(Exception):
     """A message's attachments could not be made ready (the message stays unsent)."""
 
-    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+    def __init__(
+        self, message: str, *, connection_lost: bool = False, refused: bool = True
+    ) -> None:
         super().__init__(message)
         self.connection_lost = connection_lost
+        self.refused = refused  # trying again unchanged will not help (a local file, a 4xx)
 
 
 class UploadError(AttachmentError):
     """An attachment could not be uploaded (`name` says which, the message why)."""
 
-    def __init__(self, name: str, reason: str, *, connection_lost: bool = False) -> None:
-        super().__init__(f"upload of {name} failed: {reason}", connection_lost=connection_lost)
+    def __init__(
+        self, name: str, reason: str, *, connection_lost: bool = False, refused: bool = True
+    ) -> None:
+        super().__init__(
+            f"upload of {name} failed: {reason}", connection_lost=connection_lost, refused=refused
+        )
         self.name = name
 
 
@@ -209,7 +216,9 @@ async def upload_missing(
             raise UploadError(name, exc.strerror or str(exc)) from exc
         except Exception as exc:
             problem = describe_problem(exc)
-            raise UploadError(name, problem.text, connection_lost=problem.connection) from exc
+            raise UploadError(
+                name, problem.text, connection_lost=problem.connection, refused=problem.refused
+            ) from exc
         attachment.file_id = str(file.id)
         attachment.size = int(file.bytes or attachment.size or 0)
         if on_uploaded is not None:
@@ -288,6 +297,7 @@ async def tools_for_run(
             raise AttachmentError(
                 f"cannot read the assistant's tools: {problem.text}",
                 connection_lost=problem.connection,
+                refused=problem.refused,
             ) from exc
         offered = list(assistant.tools or [])
     return run_tools(offered, needed)

@@ -337,6 +337,9 @@ class Problem:
 
     text: str
     connection: bool = False
+    # the server refused the request itself (a 4xx other than a timeout, conflict or rate
+    # limit): sending it again unchanged gets the same answer
+    refused: bool = False
 
 
 def _is_transport_error(exc: BaseException) -> bool:
@@ -372,14 +375,15 @@ def describe_problem(exc: BaseException, *, streaming: bool = False) -> Problem:
         return Problem("Server unreachable" + (f" ({detail})" if detail else ""), connection=True)
     if isinstance(exc, openai.APIStatusError):
         body = exc.body
+        refused = 400 <= exc.status_code < 500 and exc.status_code not in (408, 409, 429)
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return Problem(f"HTTP {exc.status_code}: {body['message']}")
+            return Problem(f"HTTP {exc.status_code}: {body['message']}", refused=refused)
         if exc.status_code >= 500:
             return Problem(
                 f"The server failed (HTTP {exc.status_code}, no API error in the answer).",
                 connection=exc.status_code in (502, 503, 504),
             )
-        return Problem(f"HTTP {exc.status_code}: {exc.message}")
+        return Problem(f"HTTP {exc.status_code}: {exc.message}", refused=refused)
     if isinstance(exc, ConnectionFailed):
         return Problem(str(exc), connection=True)
     return Problem(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)

@@ -46,7 +46,8 @@ class Outbox:
         for rec in self.store.all_outbox(self.profile):
             view = self.workspace.view(rec.thread_id)
             item = MessageItem(rec.id, "user", rec.text, created_at=rec.created_at)
-            item.status = "unsent" if rec.state == "failed" else "queued"
+            item.status = "unsent" if rec.state in ("failed", "refused") else "queued"
+            item.refused = rec.state == "refused"
             item.error = rec.error
             item.attachments = [Attachment.from_doc(a) for a in rec.attachments]
             view.add(item)
@@ -105,17 +106,21 @@ class Outbox:
         if rec_id is not None and self.store is not None:
             self.store.remove_outbox(rec_id)
 
-    def failed(self, item: MessageItem, error: str) -> None:
-        """Posting failed (`item` is shown as unsent); remember why."""
+    def failed(self, item: MessageItem, error: str, *, refused: bool = False) -> None:
+        """Posting failed (`item` is shown as unsent); remember why. `refused`: the server
+        (or the file on disk) said no, so the server being back changes nothing."""
+        item.refused = refused
         rec_id = self._records.get(id(item))
         if rec_id is not None and self.store is not None:
-            self.store.update_outbox(rec_id, state="failed", error=error)
+            state = "refused" if refused else "failed"
+            self.store.update_outbox(rec_id, state=state, error=error)
 
-    def requeue(self, view: ThreadView) -> None:
-        """Unsent messages of the thread are queued again (the server is back, or a retry)."""
+    def requeue(self, view: ThreadView, *, refused_too: bool = False) -> None:
+        """Unsent messages of the thread are queued again: the server is back (messages it
+        refused stay unsent), or the user retries (`refused_too`)."""
         for item in view.local_messages():
-            if item.status == "unsent":
-                item.status = "queued"
+            if item.status == "unsent" and (refused_too or not item.refused):
+                item.status, item.refused = "queued", False
                 view.updated(item)
                 rec_id = self._records.get(id(item))
                 if rec_id is not None and self.store is not None:

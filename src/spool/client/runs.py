@@ -341,6 +341,7 @@ class RunDriver:
         except Exception as exc:
             problem = describe_problem(exc)
             item.status, item.error = "unsent", problem.text
+            item.refused = problem.refused  # the server said no: not resent by itself
             view.updated(item)
             raise RunError(problem.text, sent=False, connection_lost=problem.connection) from exc
         item.id, item.status, item.error = message.id, "completed", None

@@ -96,6 +96,7 @@ class MessageItem:
     created_at: float = 0.0
     citations: Footnotes = field(default_factory=Footnotes)  # file_citation annotations
     error: str | None = None  # why a local message is unsent
+    refused: bool = False  # unsent because the server refused it (not resent on reconnect)
     images: list[str] = field(default_factory=list)  # file ids of its image_file parts
     files: list[ProducedFile] = field(default_factory=list)  # its file_path annotations
     attachments: list[Attachment] = field(default_factory=list)  # files on a user message

@@ -214,8 +214,8 @@ class SendingMixin(AppHost):
             except AttachmentError as exc:
                 self._delivering.discard(tid)
                 item.status, item.error = "unsent", str(exc)
+                self.outbox.failed(item, str(exc), refused=exc.refused)
                 view.updated(item)
-                self.outbox.failed(item, str(exc))
                 self._report_failure(tid, str(exc), connection_lost=exc.connection_lost)
                 return
             content, listed = message_parts(item.text, item.attachments)
@@ -238,7 +238,7 @@ class SendingMixin(AppHost):
                 reason = await self._files_gone(item, reason)
             self._delivering.discard(tid)
             if not exc.sent:
-                self.outbox.failed(item, reason)
+                self.outbox.failed(item, reason, refused=item.refused)
             self._report_failure(tid, reason, connection_lost=exc.connection_lost)
             return
         self._delivering.discard(tid)
@@ -332,7 +332,7 @@ class SendingMixin(AppHost):
             self.notify("A run is in progress on this thread.", severity="warning")
             return
         if any(i.status == "unsent" for i in view.local_messages()):
-            self.outbox.requeue(view)
+            self.outbox.requeue(view, refused_too=True)
             self.pump(view.thread_id)
             return
         message = view.last_posted_user_message()

@@ -226,6 +226,7 @@ LOCAL_NOTES = {
     "sending": "… sending",
     "unsent": "✖ not sent, sent again when the server is back (f5 now, f6 takes it back)",
 }
+REFUSED_HINT = "(f5 tries again, f6 takes it back to edit)"  # refused: not resent by itself
 
 
 class MessageView(Vertical):
@@ -312,7 +313,9 @@ class MessageView(Vertical):
             text.append_text(attachment_lines(self.item.attachments))
         note = LOCAL_NOTES.get(self.item.status)
         if note is not None:
-            if self.item.status == "unsent" and self.item.error:
+            if self.item.status == "unsent" and self.item.refused:
+                note = f"✖ not sent: {self.item.error or 'refused'} {REFUSED_HINT}"
+            elif self.item.status == "unsent" and self.item.error:
                 note = f"{note}: {self.item.error}"
             text.append("\n")
             text.append(note, style="italic")
