@@ -207,3 +207,11 @@ async def test_old_events_are_deleted(replicas: Any) -> None:
     assert await a.delete_old_events() == 2
     rows = await a._control_execute("SELECT DISTINCT run_id FROM run_events")
     assert rows == [("run_new",)]
+
+
+async def test_a_lease_left_behind_is_swept_not_renewed_forever(replicas: Any) -> None:
+    (a, seen_a), (_b, seen_b) = await replicas(), await replicas()
+    await a.lock("run_z", "thread_z")
+    a.held.discard("run_z")  # as if the run ended and its unlock failed
+    await wait_for(lambda: seen_a.taken + seen_b.taken == ["run_z"], timeout=5)
+    assert await a.locked_by("thread_z") is None

@@ -312,10 +312,14 @@ class PostgresCoordinator(Coordinator):
     async def renew(self) -> None:
         """Extend every lease this replica holds; a lease found gone was taken over."""
         before = set(self.held)
+        if not before:
+            return
+        # Only the leases it knows it holds: a row left behind by a failed unlock expires and
+        # is swept (the run is finished: the sweeper just deletes it), never kept forever.
         rows = await self._control_execute(
             "UPDATE run_leases SET expires_at = now() + make_interval(secs => %s) "
-            "WHERE replica = %s RETURNING run_id",
-            (self.settings.expire_s, self.replica),
+            "WHERE replica = %s AND run_id = ANY(%s) RETURNING run_id",
+            (self.settings.expire_s, self.replica, list(before)),
         )
         renewed = {r[0] for r in rows}
         for run_id in before - renewed:
