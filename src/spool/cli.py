@@ -246,7 +246,7 @@ def _run_command(name: str, coro: Any) -> Any:
     import asyncio
     import contextlib
 
-    from spool.client.ask import CommandError
+    from spool.client.commands import CommandError
     from spool.client.connection import describe_error
 
     try:
@@ -385,7 +385,7 @@ def export(
 
         import openai
 
-        from spool.client.ask import CommandError, connection_for
+        from spool.client.commands import CommandError, connection_for
         from spool.client.connection import ConnectionFailed
         from spool.client.export import export_thread
         from spool.store import Store
@@ -478,7 +478,7 @@ def threads_add(
 
 def _on_server(ctx: click.Context, name: str, data_dir: str | None, profile: str | None, work):
     """Run `work(client)` against the profile's server as `spool NAME`."""
-    from spool.client.files import with_client
+    from spool.client.commands import with_client
 
     directory, profile_name = _resolve(ctx, data_dir, profile)
     return _run_command(name, with_client(profile_name, directory, work))

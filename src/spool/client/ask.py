@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from spool.client.commands import CommandError, connection_for
 from spool.client.connection import Connection, ConnectionFailed, describe_error
 from spool.client.export import message_text, title_from
 from spool.client.view_model import ACTIVE_STATUSES
@@ -30,30 +31,7 @@ POLL_INTERVAL_S = 0.25
 LOCK_WAIT_S = 0.5
 
 
-class CommandError(Exception):
-    """A reason a command stops: printed as `spool <cmd>: <message>`, exit code `code`."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-# --- connection and index ---------------------------------------------------------------------
-def connection_for(profile: str, data_dir: Path, config: Any = None) -> Connection:
-    """A (not yet connected) `Connection` for a profile of the config file."""
-    if config is None:
-        from spool.config import load_config
-
-        config = load_config()
-    spec = config.profiles.get(profile)
-    if spec is None:
-        known = ", ".join(sorted(config.profiles))
-        raise CommandError(f"unknown profile {profile!r} (known: {known})", code=2)
-    return Connection(
-        profile=profile, data_dir=data_dir, base_url=spec.base_url, api_key_env=spec.api_key_env
-    )
-
-
+# --- index ---------------------------------------------------------------------------------------
 @dataclass
 class Index:
     """Short-lived access to the thread index of a data dir, with warnings sent to `warn`."""

@@ -85,23 +85,3 @@ def with_file_search(tools: list[Any]) -> list[dict[str, Any]]:
     if not any(t.get("type") == "file_search" for t in out):
         out.append(dict(FILE_SEARCH))
     return out
-
-
-async def with_client(profile: str, data_dir: Path, work: Callable[[Any], Any]) -> Any:
-    """Connect like `spool ask` (the embedded server or a profile), await `work(client)`."""
-    import asyncio
-    import contextlib
-
-    from spool.client.ask import CommandError, connection_for
-    from spool.client.connection import ConnectionFailed
-
-    connection = connection_for(profile, data_dir)
-    try:
-        try:
-            client = await connection.connect()
-        except ConnectionFailed as exc:
-            raise CommandError(f"cannot connect: {exc}") from exc
-        return await work(client)
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(connection.close())
