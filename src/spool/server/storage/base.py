@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -255,10 +255,3 @@ class Database(ABC):
         if list(found[1:]) != list(where.values()):
             return None  # an id from another list
         return found[0]
-
-    # --- copying (spool serve migrate) -----------------------------------------------------
-
-    async def iter_table(self, table: str, columns: Sequence[str]) -> AsyncIterator[tuple]:
-        """Every row of a table in `seq`/key order (for copying one database into another)."""
-        for row in await self.fetchall(f"SELECT {', '.join(columns)} FROM {table}"):
-            yield row

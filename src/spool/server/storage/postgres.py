@@ -155,10 +155,6 @@ class PostgresDatabase(Database):
             cursor = await conn.execute(to_psycopg(sql), params)
             return cursor.rowcount
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        async with self._conn() as conn, conn.cursor() as cursor:
-            await cursor.executemany(to_psycopg(sql), rows)
-
     async def copy_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> int:
