@@ -5,8 +5,8 @@ Adding a file to a store records it `in_progress` and, in the same transaction, 
 row. Each server (replica) runs one indexing worker (a task on the loop) that claims the oldest
 unclaimed job (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two replicas never take one job), for
 `JOB_LEASE_S` renewed while it writes; a job whose claim lapsed (its replica died) is taken by
-whichever worker looks next. The worker wakes when a job is added here and polls every
-`JOB_POLL_S` for jobs added elsewhere. It has each file parsed and chunked in a worker *process* (CPU-bound Python in a thread
+whichever worker looks next. The worker wakes when a job is added here and (PostgreSQL) polls
+every `JOB_POLL_S` for jobs added elsewhere. It has each file parsed and chunked in a worker *process* (CPU-bound Python in a thread
 held the GIL and slowed every request ~5 ms per hand-over), writes the chunks in small batches
 (retrieval/index.py), then marks the file `completed` or `failed` (`last_error.code`
 `unsupported_file` / `invalid_file`), never failing the store, and deletes the job. On SQLite
@@ -415,8 +415,10 @@ class VectorStores:
                 log.exception("claiming an indexing job failed")
                 job = None
             if job is None:
+                # SQLite is one process: only its own adds bring jobs (no polling when idle)
+                poll = None if self.db.dialect == "sqlite" else JOB_POLL_S
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), JOB_POLL_S)
+                    await asyncio.wait_for(self._wake.wait(), poll)
                 continue
             store_id, file_id = job
             try:
