@@ -162,3 +162,23 @@ def test_build_spec_checks_resources() -> None:
             assert exc.field == field_name and message in exc.message, (extra, exc.message)
         else:
             raise AssertionError(f"no error for {extra}")
+
+
+async def test_the_form_is_walked_with_tab_down_to_the_tool_toggles(tmp_path: Path) -> None:
+    """Tab leaves the instructions and function tools fields (it used to indent in the latter,
+    so the toggles below could only be reached with the mouse or shift+tab)."""
+    app = make_app(tmp_path / "data")
+    async with app.run_test(size=(120, 50)) as pilot:
+        await ready(app)
+        editor = await open_editor(app, pilot)
+        editor.query_one("#name", Input).focus()
+        seen = []
+        for _ in range(12):
+            await pilot.press("tab")
+            seen.append(app.focused.id if app.focused is not None else None)
+            if app.focused is editor.query_one("#code_interpreter", Checkbox):
+                break
+        assert "tools" in seen and seen[-1] == "code_interpreter", seen
+        assert editor.query_one("#tools").text == "[]"  # no tab character typed into it
+        await pilot.press("space")
+        assert editor.query_one("#code_interpreter", Checkbox).value

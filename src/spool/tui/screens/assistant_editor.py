@@ -162,8 +162,8 @@ class AssistantEditor(ModalScreen[EditorResult | None]):
             s.instructions, id="instructions", soft_wrap=True, show_line_numbers=False, compact=True
         )
         tools = TextArea(
-            tools_to_text(s.tools), id="tools", soft_wrap=True, tab_behavior="indent", compact=True
-        )
+            tools_to_text(s.tools), id="tools", soft_wrap=True, compact=True
+        )  # Tab moves to the next field (the form is walked with Tab; indent with spaces)
         for area in (instructions, tools):
             area.cursor_blink = blink
         with Vertical():
