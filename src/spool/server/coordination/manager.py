@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from spool.server import objects, sse
 from spool.server.coordination.base import ThreadLocked
-from spool.server.errors import bad_request
+from spool.server.errors import ApiError, bad_request
 from spool.server.streams import Subscriber
 
 if TYPE_CHECKING:
@@ -43,7 +43,15 @@ class RunCoordination:
         run_id = self.by_thread.get(thread_id)
         if run_id is None and self.coordinator.shared:
             run_id = await self.coordinator.locked_by(thread_id)
+            if run_id is not None and await self._finished(run_id):
+                return None  # its owner sent the end and is deleting the lock right now
         return run_id
+
+    async def _finished(self: RunManager, run_id: str) -> bool:
+        """The run is stored in a final status (a run not stored yet is being created: its
+        lock is taken before its row is committed)."""
+        run = await self.db.get("runs", run_id)
+        return run is not None and run["status"] in TERMINAL
 
     async def check_unlocked(self: RunManager, thread_id: str, *, for_messages: bool) -> None:
         run_id = await self.locked_by(thread_id)
@@ -55,12 +63,18 @@ class RunCoordination:
 
     async def _lock_thread(self: RunManager, run: dict[str, Any]) -> None:
         """Take the thread's lock (and the run's lease) for a new run, atomically."""
-        try:
-            await self.coordinator.lock(run["id"], run["thread_id"])
-        except ThreadLocked as exc:
-            raise bad_request(
-                f"Thread {run['thread_id']} already has an active run {exc.run_id}."
-            ) from None
+        for attempt in range(3):
+            try:
+                await self.coordinator.lock(run["id"], run["thread_id"])
+                return
+            except ThreadLocked as exc:
+                if attempt == 2 or not await self._finished(exc.run_id):
+                    raise bad_request(
+                        f"Thread {run['thread_id']} already has an active run {exc.run_id}."
+                    ) from None
+                # A client that saw the previous run end may ask before its owner deleted
+                # the lock (it is stored finished first): that lock is stale, drop it.
+                await self.coordinator.unlock(exc.run_id)
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -168,8 +182,9 @@ class RunCoordination:
     async def cancel_anywhere(self: RunManager, run: dict[str, Any]) -> dict[str, Any]:
         """Cancel a run wherever it executes; answers with the run in `cancelling`."""
         active = self.active.get(run["id"])
-        if active is None and run["status"] == "requires_action":
-            active = await self.adopt(run)
+        waiting = active is None and run["status"] == "requires_action"
+        if waiting or (active is not None and active.parking is not None):
+            active = await self.adopt(run)  # parked (or being parked here): take it first
         if active is not None:
             if active.run["status"] == "cancelling":
                 return json.loads(json.dumps(active.run))
@@ -217,7 +232,8 @@ class RunCoordination:
 
     async def _cancel_quietly(self: RunManager, active: ActiveRun) -> None:
         if active.run["status"] in CANCELLABLE:
-            await self.cancel(active)
+            with contextlib.suppress(ApiError):  # it ended meanwhile: nothing to cancel
+                await self.cancel_anywhere(active.run)
 
     async def on_taken_over(self: RunManager, run_id: str) -> None:
         run = await self.db.get("runs", run_id)
