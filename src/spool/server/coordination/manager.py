@@ -76,6 +76,11 @@ class RunCoordination:
                 # the lock (it is stored finished first): that lock is stale, drop it.
                 await self.coordinator.unlock(exc.run_id)
 
+    async def forget(self: RunManager, active: ActiveRun) -> None:
+        """A created run whose storage transaction failed: drop its state and its lock."""
+        self._release(active)
+        await self.coordinator.unlock(active.run["id"])
+
     # --- events ----------------------------------------------------------------------------------
 
     def _fan_out(self: RunManager, active: ActiveRun, frame: bytes) -> None:

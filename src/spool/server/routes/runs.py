@@ -65,14 +65,20 @@ async def create_run(state: State, request: Request) -> Any:
     assistant = await _assistant_for_run(state, body["assistant_id"])
     await state.runs.check_unlocked(thread["id"], for_messages=False)
     await tool_resources.check_attachments(state.stores, body.get("additional_messages") or [])
-    async with state.db.transaction():
-        for message_body in body.get("additional_messages") or []:
-            await state.db.insert("messages", objects.user_message(thread["id"], message_body))
-            await tool_resources.attach(
-                state.stores, state.db, thread, message_body.get("attachments")
-            )
-        active = await state.runs.create_run(thread["id"], assistant, body)
-    return _start(state, active, bool(body.get("stream")))
+    created: list[ActiveRun] = []
+    try:
+        async with state.db.transaction():
+            for message_body in body.get("additional_messages") or []:
+                await state.db.insert("messages", objects.user_message(thread["id"], message_body))
+                await tool_resources.attach(
+                    state.stores, state.db, thread, message_body.get("attachments")
+                )
+            created.append(await state.runs.create_run(thread["id"], assistant, body))
+    except BaseException:
+        for active in created:  # the commit failed: the run never existed, nor its lock
+            await state.runs.forget(active)
+        raise
+    return _start(state, created[0], bool(body.get("stream")))
 
 
 async def create_thread_and_run(state: State, request: Request) -> Any:
