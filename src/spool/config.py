@@ -140,6 +140,7 @@ class Config:
     tools_ask: bool = False  # [tools] ask: local tools (tools.py) ask before they run
     server_database: str | None = None  # [server] database: spool serve's --database default
     server_blobs: str | None = None  # [server] blobs: spool serve's --blobs default
+    embedding_model: str | None = None  # [retrieval] embedding_model: a [models] entry (dense)
     path: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -332,4 +333,25 @@ def load_config(path: Path | None = None) -> Config:
             config.problems.append(f"[server] {key} must be a string (got {value!r})")
         elif value:
             setattr(config, f"server_{key}", value)
+    _parse_retrieval(raw.get("retrieval", {}), config)
     return config
+
+
+def _parse_retrieval(raw: Any, config: Config) -> None:
+    """`[retrieval] embedding_model`: the `[models]` entry that embeds file_search chunks."""
+    if not isinstance(raw, dict):
+        config.problems.append("[retrieval] must be a table")
+        return
+    unknown = set(raw) - {"embedding_model"}
+    if unknown:
+        config.problems.append(f"[retrieval] unknown keys: {', '.join(sorted(unknown))}")
+    name = raw.get("embedding_model")
+    if name is None:
+        return
+    if not isinstance(name, str) or name not in config.models:
+        config.problems.append(
+            f"[retrieval] embedding_model must name a [models] entry (got {name!r}); "
+            "file_search stays keyword-only"
+        )
+        return
+    config.embedding_model = name

@@ -30,6 +30,7 @@ from spool.server.errors import ApiError
 from spool.server.files import FileStore
 from spool.server.metrics import RequestMetrics
 from spool.server.private import private_data_dir
+from spool.server.retrieval.dense import model_for as embedding_model_for
 from spool.server.routes import all_routes
 from spool.server.routes.common import error_response as _error
 from spool.server.runs import ACTIVE, RunManager
@@ -161,7 +162,9 @@ def create_app(
         for note in state.db.fixed_modes:
             log.warning("fixed permissions: %s", note)
         state.files = FileStore(settings.data_dir, state.db, root=settings.blobs_dir)
-        state.stores = VectorStores(state.db, state.files)
+        state.stores = VectorStores(
+            state.db, state.files, embedder=embedding_model_for(settings.config)
+        )
         state.on_file_deleted.append(state.stores.detach_everywhere)
         requeued = await state.stores.start()
         if requeued:

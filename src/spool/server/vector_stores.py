@@ -29,7 +29,7 @@ from typing import Any
 from spool.server import objects
 from spool.server.errors import bad_request, not_found
 from spool.server.files import FileStore
-from spool.server.retrieval import index
+from spool.server.retrieval import dense, index
 from spool.server.retrieval.chunk import AUTO_MAX_TOKENS, AUTO_OVERLAP_TOKENS, chunk
 from spool.server.retrieval.parse import ParseError, parse
 from spool.server.storage import Database
@@ -80,8 +80,11 @@ def _counts(rows: list[tuple[str, int]]) -> dict[str, int]:
 class VectorStores:
     """Stores, their files and batches, and the indexing worker (start/close in the lifespan)."""
 
-    def __init__(self, db: Database, files: FileStore) -> None:
+    def __init__(
+        self, db: Database, files: FileStore, embedder: dense.EmbeddingModel | None = None
+    ) -> None:
         self.db = db
+        self.embedder = embedder  # the dense half (None: keyword-only, the default)
         self._usage_bytes = (  # a file entry's usage_bytes, in SQL over its JSON text
             "json_extract(data, '$.usage_bytes')"
             if db.dialect == "sqlite"
@@ -99,6 +102,14 @@ class VectorStores:
 
     async def start(self) -> int:
         """Start the worker; returns how many jobs a previous process left unfinished."""
+        if self.embedder is not None and not await dense.has_vector_column(self.db):
+            log.warning(
+                "[retrieval] embedding_model %r is not used: the database has no pgvector "
+                "(CREATE EXTENSION vector, as a superuser, then restart); file_search stays "
+                "keyword-only",
+                self.embedder.name,
+            )
+            self.embedder = None
         if self.db.dialect == "sqlite":  # one process: nobody else holds a claim
             await self.db.execute("UPDATE index_jobs SET replica = NULL, claimed_until = 0")
         # a file in progress without a job (written by hand, or an older copy): index it again
@@ -128,6 +139,8 @@ class VectorStores:
             await asyncio.gather(self.worker, return_exceptions=True)
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.embedder is not None:
+            await self.embedder.aclose()
 
     async def _in_worker(self, fn: Any, *args: Any) -> Any:
         """Run `fn(*args)` in the indexing process (a new one if the last one died)."""
@@ -518,10 +531,14 @@ class VectorStores:
         started = time.perf_counter()
         text, chunks = await self._in_worker(_prepare, path, filename, size, overlap)
         await self._renew_claim(store_id, file_id)  # parsing a big file takes a while
+        vectors = await self._embed(store_id, file_id, text, chunks)
+        model = self.embedder.name if vectors is not None and self.embedder else None
         await self._delete_index(store_id, file_id)  # what a crash or earlier attempt left
         position = 0
         while position < len(chunks):
-            position = await index.write_batch(self.db, store_id, file_id, text, chunks, position)
+            position = await index.write_batch(
+                self.db, store_id, file_id, text, chunks, position, vectors, model
+            )
             if position % (index.BATCH * 100) == 0:
                 await self._renew_claim(store_id, file_id)
             await asyncio.sleep(WRITE_PAUSE_S)  # requests go first
@@ -532,6 +549,25 @@ class VectorStores:
             "indexed %s (%d chunks, %d chars) in %.3f s", file_id, len(chunks), len(text), elapsed
         )
         return len(text.encode("utf-8"))
+
+    async def _embed(
+        self, store_id: str, file_id: str, text: str, chunks: list[Any]
+    ) -> list[Any] | None:
+        """The chunks' vectors from the embedding model (None without one, or when it fails:
+        the file is then indexed keyword-only, still `completed`, and a warning logged)."""
+        if self.embedder is None or not chunks:
+            return None
+        vectors: list[Any] = []
+        step = dense.BATCH * 8
+        try:
+            for start in range(0, len(chunks), step):
+                part = chunks[start : start + step]
+                vectors.extend(await self.embedder.embed([text[c.start : c.end] for c in part]))
+                await self._renew_claim(store_id, file_id)
+        except dense.EmbeddingError as exc:
+            log.warning("indexing %s keyword-only: %s", file_id, exc)
+            return None
+        return vectors
 
 
 def _prepare(path: Any, filename: str, size: int, overlap: int) -> tuple[str, list[Any]]:

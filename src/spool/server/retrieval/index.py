@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from spool.server.retrieval import vectors as vectors_
 from spool.server.retrieval.chunk import Chunk
 from spool.server.storage import Database
 
@@ -37,26 +40,62 @@ class Hit:
 
 
 async def write_batch(
-    db: Database, store_id: str, file_id: str, text: str, chunks: list[Chunk], first: int
+    db: Database,
+    store_id: str,
+    file_id: str,
+    text: str,
+    chunks: list[Chunk],
+    first: int,
+    vectors: Sequence[array] | None = None,
+    model: str | None = None,
 ) -> int:
-    """Insert chunks[first : first + BATCH] (one short transaction); returns the next index."""
+    """Insert chunks[first : first + BATCH] (one short transaction); returns the next index.
+    With `vectors` (one per chunk, from embedding `model`) each chunk gets its vector."""
+
+    def vector(position: int) -> array | None:
+        return vectors[position] if vectors is not None else None
+
     if db.dialect != "sqlite":
         async with db.transaction():
             for position, c in enumerate(chunks[first : first + BATCH], start=first):
+                v = vector(position)
+                if v is None:
+                    await db.execute(
+                        "INSERT INTO chunks (vector_store_id, file_id, position, tokens, text) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (store_id, file_id, position, c.tokens, text[c.start : c.end]),
+                    )
+                    continue
                 await db.execute(
-                    "INSERT INTO chunks (vector_store_id, file_id, position, tokens, text) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (store_id, file_id, position, c.tokens, text[c.start : c.end]),
+                    "INSERT INTO chunks (vector_store_id, file_id, position, tokens, text, "
+                    "embedding_model, embedding) VALUES (?, ?, ?, ?, ?, ?, ?::vector)",
+                    (
+                        store_id,
+                        file_id,
+                        position,
+                        c.tokens,
+                        text[c.start : c.end],
+                        model,
+                        vectors_.to_pgvector(v),
+                    ),
                 )
         return first + BATCH
     conn: sqlite3.Connection = db.conn  # type: ignore[attr-defined]
     with conn:
         conn.execute("BEGIN IMMEDIATE")
         for position, c in enumerate(chunks[first : first + BATCH], start=first):
+            v = vector(position)
             cursor = conn.execute(
-                "INSERT INTO chunks (vector_store_id, file_id, position, tokens) "
-                "VALUES (?, ?, ?, ?)",
-                (store_id, file_id, position, c.tokens),
+                "INSERT INTO chunks (vector_store_id, file_id, position, tokens, "
+                "embedding_model, embedding) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    store_id,
+                    file_id,
+                    position,
+                    c.tokens,
+                    model if v is not None else None,
+                    vectors_.to_blob(v) if v is not None else None,
+                ),
             )
             conn.execute(
                 "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",

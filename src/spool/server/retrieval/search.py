@@ -8,19 +8,31 @@ word above 0 when BM25 alone says ~0 (a word in every chunk of a small store has
 With several queries a chunk keeps its best score. Attribute `filters` select the files first; `score_threshold`
 drops weaker chunks. On SQLite it runs in a worker thread with a read-only connection; on
 PostgreSQL the keyword half is `ts_rank_cd` (index_postgres.py), mapped with `TS_RANK_HALF`.
+
+The dense half (dense.py) joins only when an embedding model is configured *and* the searched
+stores have chunks embedded by it: then each query's keyword ranking (by the score above) and
+its dense ranking (by cosine similarity) are fused by reciprocal rank fusion (fusion.py,
+k = 60, equal weights), and a chunk's score is its fused score divided by the best possible
+one (first in both rankings), so it stays in [0, 1] (1: first in both; 0.5: first in one, not
+found by the other) and `score_threshold` applies to it as before. A query the model fails to
+embed is searched by keywords alone (a warning logged). Without vectors nothing changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from spool.server.retrieval import filters, index, index_postgres
+from spool.server.retrieval import dense, filters, index, index_postgres
+from spool.server.retrieval.fusion import RRF_K
 from spool.server.storage import Database
+
+log = logging.getLogger("spool.server")
 
 BM25_HALF = 5.0
 TS_RANK_HALF = 0.1
@@ -67,8 +79,12 @@ async def search_async(
     max_results: int,
     score_threshold: float = 0.0,
     filter_: dict[str, Any] | None = None,
+    embedder: dense.EmbeddingModel | None = None,
 ) -> list[Result]:
-    """`search` on either backend (SQLite: in a worker thread with its read-only connection)."""
+    """`search` on either backend (SQLite: in a worker thread with its read-only connection);
+    hybrid when `embedder` is given and the stores have chunks embedded by it."""
+    vectors = await _query_vectors(db, store_ids, queries, embedder)
+    model = embedder.name if embedder is not None else None
     if db.dialect == "sqlite":
         reader = db.reader  # type: ignore[attr-defined]
         return await asyncio.to_thread(
@@ -79,6 +95,8 @@ async def search_async(
                 max_results=max_results,
                 score_threshold=score_threshold,
                 filter_=filter_,
+                model=model,
+                query_vectors=vectors,
             )
         )
     if not store_ids:
@@ -96,7 +114,36 @@ async def search_async(
     hits = {}
     for query in queries:
         hits[query] = await index_postgres.rank(db, store_ids, allowed, query, max_results * 2)
-    return _rank(files, queries, hits, TS_RANK_HALF, max_results, score_threshold)
+    if vectors is None or model is None:
+        return _rank(files, queries, hits, TS_RANK_HALF, max_results, score_threshold)
+    near = {
+        query: await dense.nearest_postgres(db, store_ids, allowed, model, v, max_results * 2)
+        for query, v in zip(queries, vectors, strict=True)
+    }
+    return _fuse(files, queries, hits, near, TS_RANK_HALF, max_results, score_threshold)
+
+
+async def _query_vectors(
+    db: Database, store_ids: list[str], queries: list[str], embedder: dense.EmbeddingModel | None
+) -> list[Any] | None:
+    """The queries' vectors when the stores have chunks embedded by `embedder` (else None)."""
+    if embedder is None or not store_ids or not queries:
+        return None
+    marks = ", ".join("?" * len(store_ids))
+    sql = f"SELECT 1 FROM chunks WHERE vector_store_id IN ({marks}) AND embedding_model = ? LIMIT 1"
+    params = (*store_ids, embedder.name)
+    if db.dialect == "sqlite":
+        reader = db.reader  # type: ignore[attr-defined]
+        found = await asyncio.to_thread(lambda: reader().execute(sql, params).fetchone())
+    else:
+        found = await db.fetchone(sql, params)
+    if found is None:
+        return None
+    try:
+        return await embedder.embed(queries)
+    except dense.EmbeddingError as exc:
+        log.warning("file_search: %s; searching by keywords only", exc)
+        return None
 
 
 def _allowed(
@@ -135,6 +182,43 @@ def _rank(
     return [r for r in ranked if r.score >= score_threshold][:max_results]
 
 
+def _fuse(
+    files: dict[tuple[str, str], dict[str, Any] | None],
+    queries: list[str],
+    hits: dict[str, list[index.Hit]],
+    near: dict[str, list[index.Hit]],
+    half: float,
+    max_results: int,
+    score_threshold: float,
+) -> list[Result]:
+    """Keyword and dense rankings fused per query (RRF), scored by fused / best possible."""
+    best_possible = 2.0 / (RRF_K + 1)
+    best: dict[int, Result] = {}
+    for query in queries:
+        keyword = _rank(files, [query], {query: hits[query]}, half, len(hits[query]), 0.0)
+        fused: dict[int, float] = {}
+        found: dict[int, index.Hit | Result] = {}
+        for ranking in (keyword, near[query]):
+            for rank, item in enumerate(ranking, start=1):
+                fused[item.chunk_id] = fused.get(item.chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                found.setdefault(item.chunk_id, item)
+        for chunk_id, value in fused.items():
+            score = round(value / best_possible, 6)
+            known = best.get(chunk_id)
+            if known is None or score > known.score:
+                item = found[chunk_id]
+                best[chunk_id] = Result(
+                    item.vector_store_id,
+                    item.file_id,
+                    chunk_id,
+                    item.text,
+                    score,
+                    files.get((item.vector_store_id, item.file_id)),
+                )
+    ranked = sorted(best.values(), key=lambda r: (-r.score, r.chunk_id))
+    return [r for r in ranked if r.score >= score_threshold][:max_results]
+
+
 def search(
     conn: sqlite3.Connection,
     store_ids: list[str],
@@ -143,8 +227,11 @@ def search(
     max_results: int,
     score_threshold: float = 0.0,
     filter_: dict[str, Any] | None = None,
+    model: str | None = None,
+    query_vectors: list[Any] | None = None,
 ) -> list[Result]:
-    """The best `max_results` chunks over the stores (ties broken by chunk order)."""
+    """The best `max_results` chunks over the stores (ties broken by chunk order); hybrid
+    with `query_vectors` (one per query) against the chunks embedded by `model`."""
     if not store_ids:
         return []
     files = _files(conn, store_ids)
@@ -152,4 +239,10 @@ def search(
     if allowed is not None and not allowed:
         return []
     hits = {q: index.bm25(conn, store_ids, allowed, q, max_results * 2) for q in queries}
-    return _rank(files, queries, hits, BM25_HALF, max_results, score_threshold)
+    if query_vectors is None or model is None:
+        return _rank(files, queries, hits, BM25_HALF, max_results, score_threshold)
+    near = {
+        query: dense.nearest_sqlite(conn, store_ids, allowed, model, v, max_results * 2)
+        for query, v in zip(queries, query_vectors, strict=True)
+    }
+    return _fuse(files, queries, hits, near, BM25_HALF, max_results, score_threshold)

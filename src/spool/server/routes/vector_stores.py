@@ -270,6 +270,7 @@ async def search_store(state: State, request: Request) -> Any:
         max_results=body.get("max_num_results", 10),
         score_threshold=ranking.get("score_threshold", 0.0),
         filter_=body.get("filters"),
+        embedder=state.stores.embedder,
     )
     await state.stores.touch(store)
     data = []

@@ -13,10 +13,13 @@ Blobs stay where they are unless a blobs dir is given, then they are copied ther
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from spool.server.retrieval.dense import has_vector_column
+from spool.server.retrieval.vectors import from_blob, to_pgvector
 from spool.server.storage.postgres import PostgresDatabase
 from spool.server.storage.sqlite import SQLiteDatabase
 
@@ -87,10 +90,18 @@ async def migrate(
                 rows = source.conn.execute(f"SELECT {', '.join(columns)} FROM {table}")
                 copied.rows[table] = await target.copy_rows(table, columns, rows)
             chunks = source.conn.execute(
-                "SELECT c.id, c.vector_store_id, c.file_id, c.position, c.tokens, f.text "
+                "SELECT c.id, c.vector_store_id, c.file_id, c.position, c.tokens, f.text, "
+                "c.embedding_model, c.embedding "
                 "FROM chunks c JOIN chunks_fts f ON f.rowid = c.id ORDER BY c.id"
             )
-            copied.rows["chunks"] = await target.copy_rows("chunks", CHUNK_COLUMNS, chunks)
+            if await has_vector_column(target):
+                copied.rows["chunks"] = await target.copy_rows(
+                    "chunks", (*CHUNK_COLUMNS, "embedding_model", "embedding"), _vectors(chunks)
+                )
+            else:  # no pgvector on the target: the chunks stay searchable by keywords
+                copied.rows["chunks"] = await target.copy_rows(
+                    "chunks", CHUNK_COLUMNS, (row[:6] for row in chunks)
+                )
             for table, column in IDENTITIES:
                 await target.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
@@ -107,6 +118,14 @@ async def migrate(
         _copy_blobs(blobs_from, blobs_to / "blobs", copied)
         say(f"blobs: {copied.blobs_copied} copied, {copied.blobs_present} already there")
     return copied
+
+
+def _vectors(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Chunk rows with their SQLite BLOB vector in pgvector's text form."""
+    for row in rows:
+        blob = row[7]
+        vector = to_pgvector(from_blob(blob)) if blob is not None and row[6] else None
+        yield (*row[:6], row[6] if vector is not None else None, vector)
 
 
 def _copy_blobs(source: Path, target: Path, copied: Copied) -> None:

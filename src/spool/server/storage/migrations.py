@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # A message's text parts joined by newlines (SQL over a row's JSON `data`; migration 6).
 _MESSAGE_TEXT = (
@@ -118,6 +118,12 @@ SQLITE_MIGRATIONS: dict[int, str] = {
         SELECT vector_store_id, id, seq FROM vector_store_files WHERE status = 'in_progress'
         ON CONFLICT DO NOTHING;
     """,
+    # file_search's dense half (retrieval/dense.py): a chunk's unit float32 vector (BLOB,
+    # little-endian) and the name of the embedding model that made it (NULL: keyword-only).
+    8: """
+    ALTER TABLE chunks ADD COLUMN embedding_model TEXT;
+    ALTER TABLE chunks ADD COLUMN embedding BLOB;
+    """,
 }
 
 
@@ -213,5 +219,22 @@ POSTGRES_MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX index_jobs_claimable ON index_jobs (claimed_until, queued_at)",
         "INSERT INTO index_jobs (vector_store_id, file_id, queued_at) "
         "SELECT vector_store_id, id, seq FROM vector_store_files WHERE status = 'in_progress'",
+    ],
+    # the dense half: pgvector's `vector` without a fixed dimension (the model decides it;
+    # searched exactly, see retrieval/dense.py). A server without pgvector (or without the
+    # right to create it) still migrates: the column is left out and file_search stays
+    # keyword-only (the server says so when an embedding model is configured).
+    8: [
+        "ALTER TABLE chunks ADD COLUMN embedding_model text",
+        """DO $$ BEGIN
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS vector;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'pgvector is not available: %', SQLERRM;
+            END;
+            IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector') THEN
+                EXECUTE 'ALTER TABLE chunks ADD COLUMN embedding vector';
+            END IF;
+        END $$""",
     ],
 }

@@ -110,7 +110,12 @@ class FileSearchTool:
         db = ctx.services.db
         found = (
             await search.search_async(
-                db, usable, [query], max_results=limit, score_threshold=options["score_threshold"]
+                db,
+                usable,
+                [query],
+                max_results=limit,
+                score_threshold=options["score_threshold"],
+                embedder=stores.embedder if stores is not None else None,
             )
             if usable and query
             else []
