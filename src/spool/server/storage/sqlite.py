@@ -66,7 +66,7 @@ class SQLiteDatabase(Database):
             with self.conn:
                 self.conn.execute("BEGIN")
                 for statement in sqlite_statements(SQLITE_MIGRATIONS[target]):
-                    self.conn.execute(statement)
+                    _execute_ddl(self.conn, statement)
                 self.conn.execute(f"PRAGMA user_version = {target}")
 
     async def schema_version(self) -> int:
@@ -150,3 +150,16 @@ class SQLiteDatabase(Database):
             "VALUES (?, ?, ?, ?, ?)",
             (object_id, table, seq, thread_id, run_id),
         )
+
+
+def _execute_ddl(conn: sqlite3.Connection, statement: str) -> None:
+    """One migration statement; an `ALTER TABLE … ADD COLUMN` of a column that is already
+    there counts as done (SQLite has no ADD COLUMN IF NOT EXISTS; a migration run again)."""
+    try:
+        conn.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if not (
+            str(exc).startswith("duplicate column name")
+            and statement.lstrip().upper().startswith("ALTER TABLE")
+        ):
+            raise
