@@ -214,3 +214,62 @@ def test_unrelated_chunks_are_not_dense_hits(start_server, upstream) -> None:
         assert client.vector_stores.search(store.id, query="violin concerto").data == []
         page = client.vector_stores.search(store.id, query=PARAPHRASE)
         assert [r.file_id for r in page.data] == [doc.id]
+
+
+def test_migrate_to_postgresql_keeps_the_vectors(start_server, upstream, tmp_path: Path) -> None:
+    if not DATABASE_URL:
+        pytest.skip(NO_DATABASE)
+    import subprocess
+    import sys
+
+    source = start_server(data_dir=tmp_path / "sqlite", config_toml=upstream.config_toml())
+    with source.client() as client:
+        store, doc = _store(client)
+        before = client.vector_stores.search(store.id, query=PARAPHRASE).data
+    source.stop()
+    fresh = FreshDatabase()
+    try:
+        blobs = tmp_path / "blobs"
+        command = [sys.executable, "-m", "spool", "serve", "migrate", "--from",
+                   str(tmp_path / "sqlite"), "--to", fresh.url, "--blobs", str(blobs)]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        requests = len(upstream.requests)
+        served = start_server(
+            data_dir=tmp_path / "pg",
+            config_toml=upstream.config_toml(),
+            extra_args=["--database", fresh.url, "--blobs", str(blobs)],
+        )
+        assert [m for _, m in _embedded(served)] == ["embed", "embed"]
+        with served.client() as client:
+            after = client.vector_stores.search(store.id, query=PARAPHRASE).data
+        assert [r.file_id for r in after] == [r.file_id for r in before] == [doc.id]
+        assert len(upstream.requests) == requests + 1  # the query only: nothing re-embedded
+        served.stop()
+    finally:
+        fresh.drop()
+
+
+def test_postgresql_without_pgvector_stays_keyword_only(start_server, upstream) -> None:
+    """A database whose schema 8 has no `embedding` column (pgvector missing when it
+    migrated): the configured model is not used, said once, and nothing fails."""
+    if not DATABASE_URL:
+        pytest.skip(NO_DATABASE)
+    fresh = FreshDatabase()
+    try:
+        first = start_server(extra_args=["--database", fresh.url])
+        first.sql("ALTER TABLE chunks DROP COLUMN embedding")
+        first.stop()
+        server = start_server(
+            config_toml=upstream.config_toml(), extra_args=["--database", fresh.url]
+        )
+        with server.client() as client:
+            store, doc = _store(client)
+            assert client.vector_stores.search(store.id, query=PARAPHRASE).data == []
+            page = client.vector_stores.search(store.id, query="physician")
+            assert [r.file_id for r in page.data] == [doc.id]
+        assert upstream.requests == []
+        assert any("has no pgvector" in line for line in server.output), "".join(server.output)
+        server.stop()
+    finally:
+        fresh.drop()
