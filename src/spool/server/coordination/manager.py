@@ -179,8 +179,10 @@ class RunCoordination:
         deadline = loop.time() + ADOPT_WAIT_S
         while not await self.coordinator.adopt(run_id):
             owner = await self.coordinator.owner(run_id)
-            if not owner or loop.time() > deadline:  # finished, expired, or adopted elsewhere
+            if owner is None or loop.time() > deadline:  # finished, or held elsewhere too long
                 return False
+            if owner == "":  # parked between the two queries; else parked but expired
+                return await self.coordinator.adopt(run_id)
             await asyncio.sleep(0.01)
         return True
 
