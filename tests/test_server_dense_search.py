@@ -273,3 +273,23 @@ def test_postgresql_without_pgvector_stays_keyword_only(start_server, upstream) 
         server.stop()
     finally:
         fresh.drop()
+
+
+def test_the_setting_must_name_a_model(tmp_path: Path) -> None:
+    from spool.config import load_config
+    from spool.server.retrieval.dense import model_for
+
+    path = tmp_path / "config.toml"
+    path.write_text('[retrieval]\nembedding_model = "nope"\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.embedding_model is None and model_for(config) is None
+    assert any("embedding_model must name a [models] entry" in p for p in config.problems)
+    path.write_text(
+        '[models.e]\nengine = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n\n'
+        '[models.alias]\nalias = "e"\n\n[retrieval]\nembedding_model = "alias"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.problems == []
+    model = model_for(config)
+    assert model is not None and model.name == "e"

@@ -2,7 +2,8 @@
 
 The config file (`spool locate config`) holds profiles, the server's model table, the default
 model, the keymap, MCP servers (`[mcp.NAME]`, parsed in `_parse_mcp`) and whether local tools
-ask before they run (`[tools] ask`). A broken file never stops spool: `Config.problems` lists what was wrong and
+ask before they run (`[tools] ask`), and file_search's embedding model (`[retrieval]
+embedding_model`, a `[models]` entry). A broken file never stops spool: `Config.problems` lists what was wrong and
 the defaults are used for the rest.
 """
 

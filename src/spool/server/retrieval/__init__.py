@@ -6,7 +6,9 @@
 * `index.py`: the SQLite side: chunks, their FTS5 (BM25) index, each file's parsed text.
 * `filters.py`: the search `filters` (comparison and compound) on file attributes.
 * `search.py`: queries → ranked, thresholded chunks with scores in [0, 1].
-* `embed.py`, `fusion.py`: embeddings (a GGUF, or an OpenAI-compatible endpoint) and weighted
-  reciprocal rank fusion, for a dense half; measured in benchmarks/bench_retrieval.py, not used
-  by `search.py` (SmolLM2's vectors made the fused ranking worse than BM25 alone).
+* `dense.py`, `vectors.py`: the dense half (off unless `[retrieval] embedding_model` is set):
+  the embedding model, chunk vectors (SQLite BLOB / pgvector) and their exact search.
+* `fusion.py`: reciprocal rank fusion of the keyword and dense rankings (`search.py`).
+* `embed.py`: in-process embedders (a GGUF, or an OpenAI-compatible endpoint) for
+  benchmarks/bench_retrieval.py `--dense`, and the GGUF one behind `engine = "llama"`.
 """

@@ -1,5 +1,5 @@
-"""Embedding models for dense retrieval (measured by benchmarks/bench_retrieval.py; not yet
-used by the server's search).
+"""In-process embedding models (numpy): benchmarks/bench_retrieval.py `--dense` uses them, and
+the server's dense half (dense.py) uses `LlamaEmbedder` for `engine = "llama"` models.
 
 * `LlamaEmbedder(path)`: a local GGUF through llama-cpp-python (`embedding=True`, mean pooling),
   e.g. SmolLM2's file from the `local` extra: offline.
