@@ -385,8 +385,7 @@ def export(
 
         import openai
 
-        from spool.client.commands import CommandError, connection_for
-        from spool.client.connection import ConnectionFailed
+        from spool.client.commands import CommandError, with_client
         from spool.client.export import export_thread
         from spool.store import Store
 
@@ -398,20 +397,16 @@ def export(
                 title = rec.title if rec else None
             finally:
                 store.close()
-        connection = connection_for(profile_name, directory)
-        try:
-            try:
-                client = await connection.connect()
-            except ConnectionFailed as exc:
-                raise CommandError(f"cannot connect: {exc}") from exc
+
+        async def work(client: Any) -> str:
             try:
                 return await export_thread(client, thread_id, fmt, title=title)
             except openai.NotFoundError:
                 raise CommandError(
                     f"no thread {thread_id} on the {profile_name!r} server"
                 ) from None
-        finally:
-            await connection.close()
+
+        return await with_client(profile_name, directory, work)
 
     text = _run_command("export", go())
     if output and output != "-":

@@ -390,7 +390,7 @@ async def test_status_bar_and_inspector_agree_on_a_runs_duration_across_reloads(
 ) -> None:
     """The API's timestamps are whole seconds; the client's measurement is the one shown."""
     from spool.client.run_details import fetch_run_details
-    from spool.tui.screens.run_inspector import format_duration
+    from spool.tui.timefmt import format_duration
 
     data = isolated_dirs / "data"
     app = make_app(data)

@@ -1,4 +1,5 @@
-"""Human "time ago" strings (the clock is injected, so snapshots are stable)."""
+"""Human times: "time ago" strings (the clock is injected, so snapshots are stable) and
+durations in tenths of a second (the status bar, code steps and the run inspector agree)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,13 @@ def time_ago(then: float, now: float) -> str:
     if days < 365:
         return f"{round(days / 7)}w ago"
     return f"{round(days / 365)}y ago"
+
+
+def format_duration(seconds: float | None, none: str = "—") -> str:
+    """`0.4 s`, `12.3 s`, `2 min 05 s` (`none` for None)."""
+    if seconds is None:
+        return none
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"

@@ -25,6 +25,7 @@ from textual.widgets import Static
 
 from spool.client.run_details import RunDetails, RunDetailsError, StepDetail, ToolCallDetail, Usage
 from spool.tui.screens.help import KeyHelp
+from spool.tui.timefmt import format_duration
 
 MESSAGE_PREVIEW = 600
 STATUS_STYLE = {
@@ -52,16 +53,6 @@ def format_time(timestamp: float | None) -> str:
     if not timestamp:
         return "—"
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def format_duration(seconds: float | None) -> str:
-    """`0.4 s`, `12.3 s`, `2 min 05 s` ("—" for none): tenths, as the status bar shows them."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s"
 
 
 def format_usage(usage: Usage | None) -> str:

@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Static
 
 from spool.client.view_model import CodeStepItem, FileSearchItem
+from spool.tui.timefmt import format_duration
 from spool.tui.widgets.image_view import InlineImage
 
 # a Python traceback, or the last line of one (`NameError: …`) without it
@@ -37,16 +38,6 @@ STATE = {
     "cancelled": "cancelled",
     "expired": "expired",
 }
-
-
-def format_seconds(seconds: float | None) -> str:
-    """`0.4 s`, `12.3 s`, `2 min 05 s` ("" for none)."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s"
 
 
 def error_start(logs: str) -> int | None:
@@ -102,7 +93,7 @@ class CodeStepView(Vertical):
         state = STATE.get(item.status, item.status)
         mark = {"running": "⚙", "done": "✔"}.get(state, "✖")
         parts = [f"{mark} code_interpreter", "running…" if item.running else state]
-        took = format_seconds(self._elapsed())
+        took = format_duration(self._elapsed(), none="")
         if took:
             parts.append(took)
         lines = len(item.code.splitlines())
