@@ -191,11 +191,16 @@ def _fuse(
     max_results: int,
     score_threshold: float,
 ) -> list[Result]:
-    """Keyword and dense rankings fused per query (RRF), scored by fused / best possible."""
+    """Keyword and dense rankings fused per query (RRF), scored by fused / best possible; equal
+    scores (e.g. first for one half only) go to the better keyword rank (the measured-better
+    half), then chunk order."""
     best_possible = 2.0 / (RRF_K + 1)
     best: dict[int, Result] = {}
+    keyword_rank: dict[int, int] = {}
     for query in queries:
         keyword = _rank(files, [query], {query: hits[query]}, half, len(hits[query]), 0.0)
+        for rank, result in enumerate(keyword, start=1):
+            keyword_rank[result.chunk_id] = min(rank, keyword_rank.get(result.chunk_id, rank))
         fused: dict[int, float] = {}
         found: dict[int, index.Hit | Result] = {}
         for ranking in (keyword, near[query]):
@@ -215,7 +220,11 @@ def _fuse(
                     score,
                     files.get((item.vector_store_id, item.file_id)),
                 )
-    ranked = sorted(best.values(), key=lambda r: (-r.score, r.chunk_id))
+    unranked = len(keyword_rank) + 1
+    ranked = sorted(
+        best.values(),
+        key=lambda r: (-r.score, keyword_rank.get(r.chunk_id, unranked), r.chunk_id),
+    )
     return [r for r in ranked if r.score >= score_threshold][:max_results]
 
 
