@@ -16,8 +16,9 @@ llama-cpp-python) and ranked by cosine (dense), and the BM25 and dense rankings 
 reciprocal rank fusion (hybrid), outside the server.
 
 With `--server-dense MODEL` the server itself does it (`[retrieval] embedding_model`): MODEL
-is `smollm2` (the local extra's GGUF), a `.gguf` path (both `engine = "llama"`), or an
-OpenAI-compatible base URL (`engine = "openai"`, with `--embedding-upstream-model`). The files
+is `smollm2` (the local extra's GGUF), a `.gguf` path (both `engine = "llama"`), an
+OpenAI-compatible base URL (`engine = "openai"`, with `--embedding-upstream-model`), or
+`scripted` (tests/embeddings_upstream.py's hashed bag of concepts: checks the plumbing). The files
 are indexed once on SQLite with the model (vectors per chunk), searched through
 `POST /vector_stores/{id}/search` by a server with the model (hybrid) and by one without it on
 the same data (BM25 only); with `--database URL` (a PostgreSQL server: a fresh database is
@@ -263,7 +264,13 @@ def server_dense(args, size: int, overlap: int) -> int:
         for item in questions
         if norm(item["answer"]) in norm(docs[item["doc"]].decode("utf-8", "replace"))
     ]
-    hybrid_toml = _embedding_toml(args.server_dense, args.embedding_upstream_model)
+    model = args.server_dense
+    if model == "scripted":  # the tests' bag-of-concepts upstream: a plumbing check, no model
+        sys.path.insert(0, str(ROOT / "tests"))
+        from embeddings_upstream import EmbeddingsUpstream
+
+        model = EmbeddingsUpstream().start().base_url
+    hybrid_toml = _embedding_toml(model, args.embedding_upstream_model)
     plain_toml = 'default_model = "echo"\n'
     with tempfile.TemporaryDirectory(prefix="spool-bench-dense-") as data_dir:
         with spool_server_process("--data-dir", data_dir, config_toml=hybrid_toml) as (url, _):
