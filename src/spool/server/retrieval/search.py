@@ -117,7 +117,7 @@ async def search_async(
     if vectors is None or model is None:
         return _rank(files, queries, hits, TS_RANK_HALF, max_results, score_threshold)
     near = {
-        query: await dense.nearest_postgres(db, store_ids, allowed, model, v, max_results * 2)
+        query: await dense.nearest_postgres(db, store_ids, allowed, model, v, max_results)
         for query, v in zip(queries, vectors, strict=True)
     }
     return _fuse(files, queries, hits, near, TS_RANK_HALF, max_results, score_threshold)
@@ -253,7 +253,7 @@ def search(
     if query_vectors is None or model is None:
         return _rank(files, queries, hits, BM25_HALF, max_results, score_threshold)
     near = {
-        query: dense.nearest_sqlite(conn, store_ids, allowed, model, v, max_results * 2)
+        query: dense.nearest_sqlite(conn, store_ids, allowed, model, v, max_results)
         for query, v in zip(queries, query_vectors, strict=True)
     }
     return _fuse(files, queries, hits, near, BM25_HALF, max_results, score_threshold)
