@@ -293,3 +293,22 @@ def test_the_setting_must_name_a_model(tmp_path: Path) -> None:
     assert config.problems == []
     model = model_for(config)
     assert model is not None and model.name == "e"
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
+def test_files_indexed_before_the_model_get_vectors_when_added_again(
+    start_server, upstream, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    before = start_server(data_dir=data_dir)
+    with before.client() as client:
+        store, doc = _store(client)
+    before.stop()
+    server = start_server(data_dir=data_dir, config_toml=upstream.config_toml())
+    with server.client() as client:
+        assert client.vector_stores.search(store.id, query=PARAPHRASE).data == []  # keyword-only
+        client.vector_stores.files.delete(doc.id, vector_store_id=store.id)
+        client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=doc.id)
+        assert sorted(m or "" for _, m in _embedded(server)) == ["", "embed"]
+        page = client.vector_stores.search(store.id, query=PARAPHRASE)
+        assert [r.file_id for r in page.data] == [doc.id]
