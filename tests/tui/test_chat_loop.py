@@ -506,3 +506,60 @@ async def test_a_message_the_server_refuses_waits_for_the_user_not_the_server(
         assert item.refused and (item.error or "").startswith("HTTP 400")
         page = await app.connection.client.beta.threads.messages.list(app.current)
         assert page.data == []
+
+
+async def test_idle_means_ready_the_thread_exists_before_the_status_says_idle(
+    isolated_dirs: Path,
+) -> None:
+    """The status bar said `● idle` as soon as the server answered, while the first thread was
+    still being created: F9 pressed then said "Open a thread first." (seen under load in CI).
+    A scripted server that takes 1.5 s to create the thread shows it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Slow(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            path = self.path.split("?")[0]
+            if path.endswith("/models"):
+                body = b'{"object":"list","data":[]}'
+            elif path.endswith("/threads") and self.command == "POST":
+                time.sleep(1.5)
+                body = b'{"id":"thread_slow","object":"thread","created_at":1,"metadata":{}}'
+            elif self.command == "GET" and path.endswith(("/assistants", "/messages", "/runs")):
+                body = b'{"object":"list","data":[],"has_more":false}'
+            else:
+                body = (
+                    b'{"id":"asst_x","object":"assistant","created_at":1,"name":"Assistant",'
+                    b'"model":"echo","instructions":"","tools":[],"metadata":{}}'
+                )
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    config = Config(
+        profiles={
+            "local": Profile("local"),
+            "slow": Profile("slow", f"http://127.0.0.1:{httpd.server_port}/v1"),
+        }
+    )
+    app = make_app(isolated_dirs / "data", config=config, profile="slow")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            deadline = time.monotonic() + 20
+            while "idle" not in str(app.status_bar.render_info()):
+                assert time.monotonic() < deadline, "never idle"
+                await pilot.pause(0.02)
+            assert app.current == "thread_slow"  # idle: the thread is there
+            await pilot.press("f9")
+            await wait_until(lambda: isinstance(app.screen, RunOptionsScreen), what="F9 works")
+    finally:
+        httpd.shutdown()

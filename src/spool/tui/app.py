@@ -495,14 +495,12 @@ class SpoolApp(
         self._reconnect_delay = RECONNECT_MIN_S
         reconnecting = self.connection_state != "connecting…" or self._was_connected
         self.driver = RunDriver(client, clock=self.clock, durations=self.store)
-        self.connection_state = "connected"
         self._was_connected = True
         self.last_error = None
         for tid in self.lost_threads:  # "the server went away": no longer true
             if tid in self.workspace.views:
                 self.workspace.views[tid].error = None
         self.lost_threads.clear()
-        self._update_status()
         try:
             await self._ensure_assistant(client)
             if not self.store or not self.store.threads(self.profile):
@@ -513,6 +511,9 @@ class SpoolApp(
                 self._reload_thread(self.current, reattach=reconnecting)
         except Exception as exc:
             self._set_error(describe_error(exc))
+        # "connected" (the status bar's "idle") once the assistant and the thread are there:
+        # keys that need a thread (F9, F3…) work from then on
+        self.connection_state = "connected"
         for view in self.workspace.views.values():
             self.outbox.requeue(view)
         self.pump_all()
