@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,37 @@ async def type_and_send(pilot: Any, text: str) -> None:
     app.composer.focus()
     app.composer.set_text(text)
     await pilot.press("enter", "wait:40")  # an Enter is a send once no key follows it at once
+
+
+Answer = tuple[int, str, bytes]  # status, content type, body
+
+
+@contextlib.contextmanager
+def scripted_api(answer: Callable[[str, str], Answer]) -> Iterator[Config]:
+    """A scripted stand-in for a broken or slow server on loopback (a proxy's HTML 500s, a
+    thread that takes long to create): `answer(method, path)` gives each response. Yields a
+    config whose profile `scripted` points at it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            status, kind, body = answer(self.command, self.path.split("?")[0])
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}/v1"
+    try:
+        yield Config(profiles={"local": Profile("local"), "scripted": Profile("scripted", url)})
+    finally:
+        httpd.shutdown()

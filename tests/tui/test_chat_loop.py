@@ -20,7 +20,22 @@ from spool.tui.screens.run_options import RunOptionsScreen
 from spool.tui.widgets.message import MessageView
 from spool.tui.widgets.sidebar import Sidebar
 
-from .helpers import make_app, ready, run_ended, texts, type_and_send, view, wait_until
+from .helpers import (
+    Answer,
+    make_app,
+    ready,
+    run_ended,
+    scripted_api,
+    texts,
+    type_and_send,
+    view,
+    wait_until,
+)
+
+ASSISTANT_JSON = (
+    b'{"id":"asst_x","object":"assistant","created_at":1,"name":"Assistant",'
+    b'"model":"echo","instructions":"","tools":[],"metadata":{}}'
+)
 
 
 async def burst(app, keys: str | list[str], pause: float = 0.08) -> None:
@@ -379,57 +394,25 @@ async def test_a_server_that_never_answers_is_said_quickly(
 async def test_an_html_500_is_said_and_the_message_kept(isolated_dirs: Path) -> None:
     """A proxy in front of the server answers HTML 500s: the message stays (not sent, with the
     reason) and the status bar says so (not `● idle`)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
+    json_type = "application/json"
 
-    class Broken(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            if self.path.endswith("/models"):
-                body, status, kind = b'{"object":"list","data":[]}', 200, "application/json"
-            elif self.path.endswith("/threads") and self.command == "POST":
-                body = b'{"id":"thread_x","object":"thread","created_at":1,"metadata":{}}'
-                status, kind = 200, "application/json"
-            elif self.command == "GET" and self.path.split("?")[0].endswith(
-                ("/assistants", "/messages", "/runs")
-            ):
-                body, status, kind = (
-                    b'{"object":"list","data":[],"has_more":false}',
-                    200,
-                    "application/json",
-                )
-            elif self.path.endswith("/assistants"):
-                body = (
-                    b'{"id":"asst_x","object":"assistant","created_at":1,"name":"Assistant",'
-                    b'"model":"echo","instructions":"","tools":[],"metadata":{}}'
-                )
-                status, kind = 200, "application/json"
-            else:
-                body, status, kind = (
-                    b"<html><body>Internal Server Error</body></html>",
-                    500,
-                    "text/html",
-                )
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(method: str, path: str) -> Answer:
+        if path.endswith("/models"):
+            return 200, json_type, b'{"object":"list","data":[]}'
+        if path.endswith("/threads") and method == "POST":
+            return (
+                200,
+                json_type,
+                b'{"id":"thread_x","object":"thread","created_at":1,"metadata":{}}',
+            )
+        if method == "GET" and path.endswith(("/assistants", "/messages", "/runs")):
+            return 200, json_type, b'{"object":"list","data":[],"has_more":false}'
+        if path.endswith("/assistants"):
+            return 200, json_type, ASSISTANT_JSON
+        return 500, "text/html", b"<html><body>Internal Server Error</body></html>"
 
-        do_GET = do_POST = do_DELETE = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    config = Config(
-        profiles={
-            "local": Profile("local"),
-            "proxy": Profile("proxy", f"http://127.0.0.1:{httpd.server_port}/v1"),
-        }
-    )
-    app = make_app(isolated_dirs / "data", config=config, profile="proxy")
-    try:
+    with scripted_api(answer) as config:
+        app = make_app(isolated_dirs / "data", config=config, profile="scripted")
         async with app.run_test(size=SIZE) as pilot:
             await ready(app)
             await type_and_send(pilot, "hello")
@@ -439,8 +422,6 @@ async def test_an_html_500_is_said_and_the_message_kept(isolated_dirs: Path) -> 
             [item] = view(app).local_messages()
             assert item.status == "unsent" and "HTTP 500" in (item.error or "")
             assert app.store.outbox(app.current)[0].text == "hello"
-    finally:
-        httpd.shutdown()
 
 
 def test_store_outbox_lists_what_the_tui_queued(isolated_dirs: Path) -> None:
@@ -514,45 +495,20 @@ async def test_idle_means_ready_the_thread_exists_before_the_status_says_idle(
     """The status bar said `● idle` as soon as the server answered, while the first thread was
     still being created: F9 pressed then said "Open a thread first." (seen under load in CI).
     A scripted server that takes 1.5 s to create the thread shows it."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
+    json_type = "application/json"
 
-    class Slow(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            path = self.path.split("?")[0]
-            if path.endswith("/models"):
-                body = b'{"object":"list","data":[]}'
-            elif path.endswith("/threads") and self.command == "POST":
-                time.sleep(1.5)
-                body = b'{"id":"thread_slow","object":"thread","created_at":1,"metadata":{}}'
-            elif self.command == "GET" and path.endswith(("/assistants", "/messages", "/runs")):
-                body = b'{"object":"list","data":[],"has_more":false}'
-            else:
-                body = (
-                    b'{"id":"asst_x","object":"assistant","created_at":1,"name":"Assistant",'
-                    b'"model":"echo","instructions":"","tools":[],"metadata":{}}'
-                )
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(method: str, path: str) -> Answer:
+        if path.endswith("/models"):
+            return 200, json_type, b'{"object":"list","data":[]}'
+        if path.endswith("/threads") and method == "POST":
+            time.sleep(1.5)
+            return 200, json_type, b'{"id":"thread_slow","object":"thread","created_at":1}'
+        if method == "GET" and path.endswith(("/assistants", "/messages", "/runs")):
+            return 200, json_type, b'{"object":"list","data":[],"has_more":false}'
+        return 200, json_type, ASSISTANT_JSON
 
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    config = Config(
-        profiles={
-            "local": Profile("local"),
-            "slow": Profile("slow", f"http://127.0.0.1:{httpd.server_port}/v1"),
-        }
-    )
-    app = make_app(isolated_dirs / "data", config=config, profile="slow")
-    try:
+    with scripted_api(answer) as config:
+        app = make_app(isolated_dirs / "data", config=config, profile="scripted")
         async with app.run_test(size=SIZE) as pilot:
             deadline = time.monotonic() + 20
             while "idle" not in str(app.status_bar.render_info()):
@@ -561,5 +517,3 @@ async def test_idle_means_ready_the_thread_exists_before_the_status_says_idle(
             assert app.current == "thread_slow"  # idle: the thread is there
             await pilot.press("f9")
             await wait_until(lambda: isinstance(app.screen, RunOptionsScreen), what="F9 works")
-    finally:
-        httpd.shutdown()
