@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from spool.server import objects, sse
 from spool.server.coordination.base import ThreadLocked
 from spool.server.errors import ApiError, bad_request
+from spool.server.run_state import ActiveRun
 from spool.server.streams import Subscriber
 
 if TYPE_CHECKING:
-    from spool.server.runs import ActiveRun, RunManager
+    from spool.server.runs import RunManager
 
 log = logging.getLogger("spool.server")
 
@@ -134,8 +135,6 @@ class RunCoordination:
 
     async def adopt(self: RunManager, run: dict[str, Any]) -> ActiveRun | None:
         """The run's live state here: local, or a parked run this replica now takes over."""
-        from spool.server.runs import ActiveRun
-
         local = self.active.get(run["id"])
         if local is not None and local.parking is not None:
             with contextlib.suppress(TimeoutError):  # being parked here: then adopt it
@@ -252,8 +251,6 @@ class RunCoordination:
         await self.coordinator.unlock(run_id)
 
     async def on_parked_expired(self: RunManager, run_id: str) -> None:
-        from spool.server.runs import ActiveRun
-
         run = await self.db.get("runs", run_id)
         if run is None or run["status"] != "requires_action":
             await self.coordinator.unlock(run_id)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from spool.server import connections, jsonbody, sse, validation
 from spool.server.errors import ApiError, bad_request, not_found
-from spool.server.runs import ActiveRun
+from spool.server.run_state import ActiveRun
 from spool.server.state import State
 from spool.server.streams import Subscriber
 

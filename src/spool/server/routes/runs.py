@@ -19,7 +19,7 @@ from spool.server.routes.common import (
     thread_of,
 )
 from spool.server.routes.threads import new_thread
-from spool.server.runs import ActiveRun
+from spool.server.run_state import ActiveRun
 from spool.server.state import State
 
 
