@@ -102,7 +102,9 @@ def test_message_parts_and_run_tools() -> None:
 
 
 def test_human_size() -> None:
-    assert [att.human_size(n) for n in (0, 999, 1000, 12_345, 4_100_000, 250_000_000)] == [
+    from spool.client.sizes import human_size
+
+    assert [human_size(n) for n in (0, 999, 1000, 12_345, 4_100_000, 250_000_000)] == [
         "0 B",
         "999 B",
         "1.0 kB",
@@ -110,7 +112,7 @@ def test_human_size() -> None:
         "4.1 MB",
         "250 MB",
     ]
-    assert att.human_size(None) == "?"
+    assert human_size(None) == "?"
 
 
 def test_outbox_keeps_attachments_and_uploaded_ids(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from spool.client.images import FetchError, FileCache, human_size, safe_name, save_file
+from spool.client.images import FetchError, FileCache, safe_name, save_file
+from spool.client.sizes import human_size
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

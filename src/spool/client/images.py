@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from spool.client.connection import describe_error
+from spool.client.sizes import human_size
 
 MAX_CACHE_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -40,18 +41,6 @@ class FetchedFile:
     @property
     def size(self) -> int:
         return len(self.data)
-
-
-def human_size(size: int) -> str:
-    """`812 B`, `12.3 kB`, `4.0 MB`."""
-    if size < 1000:
-        return f"{size} B"
-    for unit in ("kB", "MB", "GB"):
-        size_f = size / 1000
-        if size_f < 1000 or unit == "GB":
-            return f"{size_f:.1f} {unit}"
-        size = int(size_f)
-    return f"{size} B"  # (not reached)
 
 
 class FileCache:

@@ -24,16 +24,6 @@ class StoreError(Exception):
     """A vector store call failed; the message is readable."""
 
 
-def human_bytes(n: int | None) -> str:
-    """`1.2 MB`-style size ("0 B" for none)."""
-    value = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
-
-
 @dataclass(slots=True)
 class StoreRow:
     """One vector store as the screen lists it."""

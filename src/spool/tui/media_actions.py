@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spool.client.images import FetchedFile, FileCache, default_save_folder, human_size, save_file
+from spool.client.images import FetchedFile, FileCache, default_save_folder, save_file
+from spool.client.sizes import human_size
 from spool.tui.screens.help import KeyHelp
 
 if TYPE_CHECKING:

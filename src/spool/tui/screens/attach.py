@@ -25,11 +25,11 @@ from textual.widgets.option_list import Option
 
 from spool.client.attachments import (
     for_path,
-    human_size,
     pasted_paths,
     toggle_tool,
     tools_label,
 )
+from spool.client.sizes import human_size
 from spool.client.view_model import Attachment
 from spool.tui.screens.help import KeyHelp
 

@@ -24,7 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from spool.client.attachments import ThreadFile, human_size
+from spool.client.attachments import ThreadFile
+from spool.client.sizes import human_size
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import KeyHelp
 from spool.tui.screens.prompt import PromptScreen

@@ -22,8 +22,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
+from spool.client.sizes import human_size
 from spool.client.vector_stores import Hit, StoreError, StoreFileRow, StoreRow, VectorStores
-from spool.client.vector_stores import human_bytes as size_text
 from spool.tui.screens.attach import PathSuggester
 from spool.tui.screens.confirm import ConfirmScreen
 from spool.tui.screens.help import KeyHelp
@@ -158,7 +158,7 @@ class VectorStoresScreen(ModalScreen[None]):
                 row.name or row.id,
                 row.status,
                 row.counts_text,
-                size_text(row.usage_bytes),
+                human_size(row.usage_bytes),
                 row.expiry_text(now),
                 key=row.id,
             )
@@ -175,7 +175,7 @@ class VectorStoresScreen(ModalScreen[None]):
         table.clear()
         for f in self.files:
             status = f.status + (f": {f.error}" if f.error else "")
-            table.add_row(f.name, status, size_text(f.usage_bytes), key=f.id)
+            table.add_row(f.name, status, human_size(f.usage_bytes), key=f.id)
         store = self._store()
         heading = self.query_one("#files-heading", Static)
         heading.update(f"Files of {store.name or store.id}" if store else "Files")

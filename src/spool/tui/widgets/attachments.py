@@ -18,7 +18,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Label, ProgressBar, Static
 
-from spool.client.attachments import human_size, tools_label
+from spool.client.attachments import tools_label
+from spool.client.sizes import human_size
 from spool.client.view_model import Attachment
 
 REFRESH_S = 0.1  # how often the progress bar follows the upload

@@ -31,7 +31,8 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from spool.client.images import FetchedFile, human_size
+from spool.client.images import FetchedFile
+from spool.client.sizes import human_size
 from spool.client.view_model import MessageItem
 
 ImageMode = Literal["auto", "halfcell", "placeholder"]
