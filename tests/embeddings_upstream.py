@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
-import threading
-import time
 from typing import Any
+
+from loopback import LoopbackServer
 
 DIMS = 1024
 SYNONYMS = {
@@ -57,12 +56,6 @@ def vector(text: str) -> list[float]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class EmbeddingsUpstream:
     """`POST /v1/embeddings` answering `vector(text)` for every input (or 500 when failing)."""
 
@@ -99,21 +92,12 @@ class EmbeddingsUpstream:
         return Starlette(routes=[Route("/v1/embeddings", embeddings, methods=["POST"])])
 
     def start(self) -> EmbeddingsUpstream:
-        import uvicorn
-
-        port = _free_port()
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        threading.Thread(target=self._server.run, daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._server = LoopbackServer(self.app())
+        self.base_url = self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        self._server.stop()
 
     def config_toml(self, *, model: str = "embed") -> str:
         """A spool config whose `[retrieval] embedding_model` is this upstream."""

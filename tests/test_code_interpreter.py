@@ -8,8 +8,6 @@ Every body and stream event is validated against the spec subset.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import TEST_MODELS_TOML, ServerProcess, SpecValidator, launch_server
+from loopback import LoopbackServer, free_port
 from sandbox_helpers import require_sandbox
 from server_helpers import (
     RecordingHandler,
@@ -34,12 +33,6 @@ SOLVE = "from sympy import symbols, Eq, solve\nx = symbols('x')\nprint(solve(Eq(
 
 
 # --- a scripted upstream model: writes code, reads its output, may retry ------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -61,7 +54,7 @@ class TutorModel:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.port = _free_port()
+        self.port = free_port()
         self.server: Any = None
 
     def reply(self, body: dict[str, Any]) -> list[str]:
@@ -99,7 +92,6 @@ class TutorModel:
         ]
 
     def start(self) -> None:
-        import uvicorn
         from starlette.applications import Starlette
         from starlette.requests import Request
         from starlette.responses import StreamingResponse
@@ -118,16 +110,11 @@ class TutorModel:
             return StreamingResponse(gen(), media_type="text/event-stream")
 
         app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        threading.Thread(target=self.server.run, daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the stub did not start"
-            time.sleep(0.02)
+        self.server = LoopbackServer(app, port=self.port)
+        self.server.start()
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.server.stop()
 
 
 SERVER_TOML = """

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +23,7 @@ from typing import Any
 import pytest
 
 from engine_helpers import collect, user
+from loopback import LoopbackServer, free_port
 from spool.config import ModelSpec
 from spool.server.engines.base import (
     ChatMessage,
@@ -49,12 +48,6 @@ WEATHER_TOOL = {
         "required": ["city"],
     },
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def engine_for(base_url: str, model: str, **kwargs: Any) -> OpenAICompatEngine:
@@ -224,7 +217,6 @@ class Stub:
         self.auth: list[str | None] = []
         self.base_url = ""
         self._server: Any = None
-        self._thread: threading.Thread | None = None
 
     def app(self) -> Any:
         from starlette.applications import Starlette
@@ -357,27 +349,12 @@ class Stub:
         return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 
     def start(self) -> None:
-        import uvicorn
-
-        port = free_port()
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-            timeout_graceful_shutdown=1,
-        )  # fmt: skip
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "stub server did not start"
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._server = LoopbackServer(self.app(), lifespan="off", timeout_graceful_shutdown=1)
+        self.base_url = self._server.start()
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(5)
+            self._server.stop(join_s=5)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from loopback import free_port
 from spool.client import mcp as mcp_module
 from spool.client.approvals import Approvals
 from spool.client.mcp import McpHub, McpTool, cap_output, expand_env, function_name_for
@@ -312,12 +313,6 @@ async def test_same_tool_names_on_two_servers_get_distinct_functions() -> None:
         assert b_shout is not None and await hub.call(b_shout, '{"text": "x"}') == "b:X"
     finally:
         await hub.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_streamable_http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from loopback import LoopbackServer
 from retrieval_helpers import wait_store
 from server_helpers import message_text
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -79,17 +71,8 @@ class Upstream:
         return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 
     def start(self) -> None:
-        import uvicorn
-
-        port = _free_port()
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        threading.Thread(target=self._server.run, daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._server = LoopbackServer(self.app())
+        self.base_url = self._server.start()
 
 
 @pytest.fixture
@@ -97,7 +80,7 @@ def upstream() -> Iterator[Upstream]:
     server = Upstream()
     server.start()
     yield server
-    server._server.should_exit = True
+    server._server.stop()
 
 
 def test_openai_engine_calls_file_search_and_cites(start_server, upstream, spec) -> None:
