@@ -153,6 +153,39 @@ def test_oversized_upload_is_413_and_leaves_nothing(start_server, monkeypatch):
     assert json.loads(body)["error"]["code"] == "file_too_large"
 
 
+def test_a_client_sending_too_much_reads_the_413_not_a_reset(start_server, monkeypatch, tmp_path):
+    """Refused up front (declared too large) or while reading (past the limit), the server
+    reads what is still coming before it closes, so the client gets the 413 and its reason:
+    closing with unread data reset the connection, which clients report as "server
+    unreachable" (every time for a 3 MB upload through spool's own client; now and then for
+    small ones under load, a flake of the TUI's too-large upload test)."""
+    import asyncio
+
+    from spool.client.files import upload
+
+    monkeypatch.setenv("SPOOL_SERVE_MAX_FILE_BYTES", "1000")
+    server = start_server()
+
+    async def attempts(size: int, times: int) -> list[int | str]:
+        path = tmp_path / f"big-{size}.bin"
+        path.write_bytes(b"x" * size)
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+        seen: list[int | str] = []
+        async with client:
+            for _ in range(times):
+                try:
+                    await upload(client, path)
+                except openai.APIStatusError as exc:
+                    assert "maximum file size is 1000 bytes" in exc.message
+                    seen.append(exc.status_code)
+                except openai.APIConnectionError as exc:
+                    seen.append(type(exc).__name__)
+        return seen
+
+    for size in (3_000_000, 60_000):  # refused before reading / while reading
+        assert asyncio.run(attempts(size, 10)) == [413] * 10, size
+
+
 @pytest.mark.parametrize("backend", BACKEND_PARAMS, indirect=True)
 def test_files_survive_a_restart(start_server, tmp_path):
     server = start_server(data_dir=tmp_path / "keep")

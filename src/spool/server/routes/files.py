@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,10 @@ from spool.server.routes.common import list_params, page, route
 from spool.server.state import State
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # room for the boundaries and the small fields
+# A refused upload's rest is read (and dropped) up to this much / this long before the answer:
+# closing a connection with unread data resets it, and the client never sees the 413.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_S = 2.0
 KNOWN_FIELDS = {"file", "purpose", "expires_after[anchor]", "expires_after[seconds]"}
 LIST_PURPOSES = (*UPLOAD_PURPOSES, "assistants_output", "batch_output", "fine-tune-results")
 
@@ -80,7 +85,10 @@ async def _timed(request: Request) -> AsyncIterator[bytes]:
 async def create_file(state: State, request: Request) -> Any:
     limit = state.files.max_bytes
     length = request.headers.get("content-length", "")
+    body = _timed(request)
     if length.isdigit() and int(length) > limit + FORM_OVERHEAD_BYTES:
+        if int(length) <= DRAIN_BYTES:
+            await _drain(body)
         raise _closing(too_large(limit))
     received: list[tuple[BlobWriter, str]] = []
 
@@ -98,7 +106,7 @@ async def create_file(state: State, request: Request) -> Any:
         return writer
 
     try:
-        fields = await read_form(_timed(request), request.headers.get("content-type", ""), on_file)
+        fields = await read_form(body, request.headers.get("content-type", ""), on_file)
         for name in fields:
             if name not in KNOWN_FIELDS:
                 raise bad_request(f"Unknown parameter: '{name}'.", param=name)
@@ -116,6 +124,7 @@ async def create_file(state: State, request: Request) -> Any:
         for writer, _ in received:
             writer.abort()
         if exc.status == 413:
+            await _drain(body)
             _closing(exc)
         raise
     except BaseException:
@@ -129,6 +138,18 @@ async def create_file(state: State, request: Request) -> Any:
         size=size,
         expires_after=expires_after,
     )
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what the client is still sending of a refused body (at most DRAIN_BYTES, for at
+    most DRAIN_S), so that the 413 reaches it before the connection closes."""
+    read = 0
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            async for chunk in body:
+                read += len(chunk)
+                if read >= DRAIN_BYTES:
+                    return
 
 
 def _closing(exc: ApiError) -> ApiError:
